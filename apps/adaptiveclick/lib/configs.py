@@ -1,0 +1,140 @@
+# Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
+"""App settings from ``monailabel start_server --conf key value`` pairs (issue 7, "Default weights").
+
+Keys (all optional):
+
+- ``checkpoint``: the model file the infer task serves and watches (reloaded when its mtime changes) and the file
+  the train task writes. Default ``<app>/model/adaptiveclick.pt``.
+- ``bundle_checkpoint``: used while ``checkpoint`` does not exist. Default ``<repo>/bundle/models/model.pt``.
+  With neither file present an untrained ``preset`` model is served, with a warning in the log and the response.
+- ``preset`` (``small_cpu``), ``in_channels`` (3), ``head`` (``camd``): the untrained model's architecture.
+- ``device``: ``cpu``, ``cuda``, ``cuda:1`` ... Default ``cuda`` when available, else ``cpu``.
+- ``labels``: comma-separated label names shown to clients. Default ``object``.
+- ``radius`` (5): click disk radius at network resolution; ``threshold`` (0.49, SPEC section 5).
+- ``num_candidates`` (3): candidate masks returned per request; ``max_sessions`` (256): interactions kept;
+  ``max_volumes`` (4): decoded volumes kept; ``respect_clicks`` (true): the clicked voxels always take the clicked
+  sign in the returned label; ``output_ext`` (``.nii.gz``) of the returned label file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import torch
+
+__all__ = ["AppSettings", "parse_settings"]
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """Parsed app configuration (see the module docstring for the meaning of each field)."""
+
+    checkpoint: str
+    bundle_checkpoint: str
+    preset: str = "small_cpu"
+    in_channels: int = 3
+    head: str = "camd"
+    device: str = "cpu"
+    labels: tuple[str, ...] = ("object",)
+    radius: int = 5
+    threshold: float = 0.49
+    num_candidates: int = 3
+    max_sessions: int = 256
+    max_volumes: int = 4
+    respect_clicks: bool = True
+    output_ext: str = ".nii.gz"
+    extra: dict = field(default_factory=dict)
+
+
+def _int(conf: Mapping[str, str], key: str, default: int, minimum: int) -> int:
+    value = conf.get(key, default)
+    try:
+        number = int(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"--conf {key} must be an integer, got {value!r}.") from err
+    if number < minimum:
+        raise ValueError(f"--conf {key} must be >= {minimum}, got {number}.")
+    return number
+
+
+def _bool(conf: Mapping[str, str], key: str, default: bool) -> bool:
+    value = str(conf.get(key, default)).strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"--conf {key} must be true or false, got {conf.get(key)!r}.")
+
+
+def parse_settings(app_dir: str, conf: Mapping[str, str] | None) -> AppSettings:
+    """Build :class:`AppSettings` from the server's ``--conf`` pairs.
+
+    Args:
+        app_dir: the app folder (``apps/adaptiveclick``); relative default paths are resolved against it.
+        conf: the ``--conf`` key/value strings (``None`` = all defaults).
+
+    Raises:
+        ValueError: a value of the wrong type or range, naming the key.
+    """
+    conf = dict(conf or {})
+    app_dir = os.path.realpath(app_dir)
+    checkpoint = conf.get("checkpoint") or os.path.join(app_dir, "model", "adaptiveclick.pt")
+    bundle = conf.get("bundle_checkpoint") or os.path.join(app_dir, "..", "..", "bundle", "models", "model.pt")
+    device = conf.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"--conf device: {device!r} is not a torch device name.") from err
+    try:
+        threshold = float(conf.get("threshold", 0.49))
+    except ValueError as err:
+        raise ValueError(f"--conf threshold must be a number, got {conf.get('threshold')!r}.") from err
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"--conf threshold must be in (0, 1), got {threshold}.")
+    labels = tuple(name.strip() for name in str(conf.get("labels", "object")).split(",") if name.strip())
+    if not labels:
+        raise ValueError("--conf labels must name at least one label.")
+    output_ext = str(conf.get("output_ext", ".nii.gz"))
+    if output_ext not in (".nii.gz", ".nii"):
+        raise ValueError(f"--conf output_ext must be .nii.gz or .nii, got {output_ext!r}.")
+    head = str(conf.get("head", "camd"))
+    if head not in ("camd", "mask_fixed"):
+        raise ValueError(f"--conf head must be camd or mask_fixed, got {head!r}.")
+    known = {
+        "checkpoint",
+        "bundle_checkpoint",
+        "preset",
+        "in_channels",
+        "head",
+        "device",
+        "labels",
+        "radius",
+        "threshold",
+        "num_candidates",
+        "max_sessions",
+        "max_volumes",
+        "respect_clicks",
+        "output_ext",
+    }
+    return AppSettings(
+        checkpoint=os.path.realpath(os.path.join(app_dir, checkpoint)),
+        bundle_checkpoint=os.path.realpath(os.path.join(app_dir, bundle)),
+        preset=str(conf.get("preset", "small_cpu")),
+        in_channels=_int(conf, "in_channels", 3, 1),
+        head=head,
+        device=device,
+        labels=labels,
+        radius=_int(conf, "radius", 5, 1),
+        threshold=threshold,
+        num_candidates=_int(conf, "num_candidates", 3, 0),
+        max_sessions=_int(conf, "max_sessions", 256, 1),
+        max_volumes=_int(conf, "max_volumes", 4, 1),
+        respect_clicks=_bool(conf, "respect_clicks", True),
+        output_ext=output_ext,
+        extra={k: v for k, v in conf.items() if k not in known},
+    )

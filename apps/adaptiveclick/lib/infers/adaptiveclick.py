@@ -1,0 +1,207 @@
+# Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
+"""AdaptiveClick as a 2-D interactive (deepgrow-type) MONAI Label model on 3-D volumes (issue 7).
+
+One request = one click update on one slice:
+
+1. the image (a datastore path) is decoded once and cached by (path, mtime) (:class:`lib.volumes.VolumeCache`),
+   with its channels assembled for the model (multi-sequence MRI siblings or the opened volume);
+2. ``foreground`` / ``background`` voxels ``[i, j, k]`` are validated against the volume; the slice is ``slice``
+   when sent (3D Slicer) or the ``k`` of the latest click (OHIF); clicks on other slices are ignored;
+3. the clicks are planned against the interaction stored for (image, client, label, slice): a strict extension
+   refines the stored prediction (it is fed back as the previous-mask channel, paper section III-A), the same clicks
+   return the stored result, anything else starts over (:func:`lib.interaction.plan_clicks`);
+4. ``monai_adaptiveclick.inference.Predictor`` (the one predictor of the project) segments slice
+   ``volume[:, :, k]``; its final map thresholded at ``threshold`` (0.49, SPEC section 5) is written as label 1 on
+   slice ``k`` of a zero volume with the image's shape and affine, as 3D Slicer replaces slice ``k`` of the segment
+   with it (SPEC section 8);
+5. the JSON result carries the ranked candidate masks of the CAMD queries (paper Fig. 1) as score, area, bbox and a
+   COCO-style RLE on the slice, plus what was done (slice, mode, clicks) and the latencies.
+
+Bad requests raise :class:`lib.common.RequestError`; the app turns them into HTTP errors naming the problem.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+import time
+from typing import Any
+
+import numpy as np
+from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
+
+from monai_adaptiveclick.transforms import Click
+
+from ..common import LRUCache, RequestError
+from ..configs import AppSettings
+from ..interaction import (
+    InteractionState,
+    check_bounds,
+    encode_rle,
+    mask_bbox,
+    parse_points,
+    plan_clicks,
+    select_slice,
+)
+from ..models import ModelManager
+from ..volumes import Volume, VolumeCache
+from ..writer import SliceLabelWriter
+
+__all__ = ["AdaptiveClickInfer"]
+
+logger = logging.getLogger(__name__)
+
+
+class AdaptiveClickInfer(InferTask):
+    """MONAI Label infer task serving AdaptiveClick click by click on slices of 3-D volumes.
+
+    Args:
+        settings: parsed app settings (:func:`lib.configs.parse_settings`).
+        models: the model manager (shared with the train task's app instance); built from ``settings`` if ``None``.
+        description: shown by clients.
+
+    Request keys: ``image`` (path, filled in by the app from the image id), ``foreground``, ``background``,
+    optional ``slice``, ``label`` (segment name), ``client_id``, ``num_candidates`` (overrides the setting).
+    """
+
+    def __init__(
+        self,
+        settings: AppSettings,
+        models: ModelManager | None = None,
+        description: str = "AdaptiveClick: click-aware transformer, 2-D interactive segmentation slice by slice",
+    ) -> None:
+        super().__init__(
+            type=InferType.DEEPGROW,
+            labels=list(settings.labels),
+            dimension=2,
+            description=description,
+            config={"num_candidates": settings.num_candidates},
+        )
+        self.settings = settings
+        self.models = models if models is not None else ModelManager(settings)
+        self.volumes = VolumeCache(settings.max_volumes)
+        self.sessions: LRUCache[InteractionState] = LRUCache(settings.max_sessions)
+        self.seen: LRUCache[frozenset] = LRUCache(settings.max_sessions)
+        self._lock = threading.Lock()
+        self._output_dir: str | None = None
+        self.writer = SliceLabelWriter()
+
+    def is_valid(self) -> bool:
+        """Always servable: without a checkpoint an untrained model is served, with a warning."""
+        return True
+
+    def get_path(self, validate: bool = True) -> str | None:
+        """The checkpoint file served now (``None`` when serving the untrained fallback)."""
+        return self.models.current_file()
+
+    def __call__(self, request: dict) -> tuple[str, dict]:
+        """Serve one click update; returns ``(label file, result JSON)`` (see the module docstring)."""
+        start = time.perf_counter()
+        image_path = request.get("image")
+        if not isinstance(image_path, str) or not image_path or not os.path.isfile(image_path):
+            raise RequestError(f"unknown image: {request.get('image')!r} is not an image of this datastore.", 404)
+        num_candidates = self._num_candidates(request)
+        loaded = self.models.get()
+        t_model = time.perf_counter()
+        try:
+            volume = self.volumes.get(image_path, loaded.in_channels, loaded.sequences)
+        except ValueError as err:
+            raise RequestError(f"cannot use image {os.path.basename(image_path)}: {err}") from err
+        t_volume = time.perf_counter()
+
+        ndim = len(volume.spatial_shape)
+        foreground = parse_points(request.get("foreground"), "foreground", ndim)
+        background = parse_points(request.get("background"), "background", ndim)
+        shape = tuple(volume.data.shape[1:])
+        check_bounds(foreground, shape, "foreground")
+        check_bounds(background, shape, "background")
+        session = (image_path, str(request.get("client_id") or ""), str(request.get("label") or ""))
+        k = select_slice(request, foreground, background, self.seen.get(session) or ())
+        if not 0 <= k < volume.depth:
+            raise RequestError(f"slice {k} is outside the image: valid slices are 0..{volume.depth - 1}.")
+        self.seen.put(session, frozenset(foreground + background))
+        clicks = [Click(i, j, True) for i, j, kk in foreground if kk == k]
+        clicks += [Click(i, j, False) for i, j, kk in background if kk == k]
+        if not clicks:
+            raise RequestError(f"no clicks on slice {k}: all {len(foreground) + len(background)} clicks lie elsewhere.")
+
+        with self._lock:
+            stored = self.sessions.get(session + (k,))
+            plan = plan_clicks(stored, clicks, loaded.key)
+            if plan.mode == "repeat" and stored is not None:
+                prob, summary = stored.prob, stored.result
+            else:
+                previous = stored.prob if plan.mode == "refine" and stored is not None else None
+                prediction = loaded.predictor(volume.data[..., k], list(plan.clicks), prev_mask=previous)
+                prob = np.asarray(prediction.prob, dtype=np.float32)
+                summary = {"candidates": self._candidates(prediction.candidates, num_candidates)}
+                self.sessions.put(session + (k,), InteractionState(plan.clicks, prob, summary, loaded.key))
+        t_predict = time.perf_counter()
+
+        mask = prob >= self.settings.threshold
+        if self.settings.respect_clicks:
+            for click in plan.clicks:
+                mask[click.y, click.x] = click.is_positive
+        label_file = self._write_label(volume, mask, k)
+        end = time.perf_counter()
+
+        label_name = session[2] or self.settings.labels[0]
+        result: dict[str, Any] = {
+            "slice": k,
+            "mode": plan.mode,
+            "refined": plan.mode == "refine",
+            "clicks": [[c.y, c.x, int(c.is_positive)] for c in plan.clicks],
+            "label_names": {label_name: 1},
+            "area": int(mask.sum()),
+            "mean_prob": float(prob.mean()),
+            "candidates": summary["candidates"],
+            "channels": list(volume.channels),
+            "model": loaded.describe(),
+            "latencies": {
+                "model": round(t_model - start, 4),
+                "volume": round(t_volume - t_model, 4),
+                "predict": round(t_predict - t_volume, 4),
+                "write": round(end - t_predict, 4),
+                "total": round(end - start, 4),
+            },
+        }
+        if loaded.warning:
+            result["warning"] = loaded.warning
+        return label_file, result
+
+    def _num_candidates(self, request: dict) -> int:
+        value = request.get("num_candidates", self.settings.num_candidates)
+        try:
+            number = int(value)
+        except (TypeError, ValueError) as err:
+            raise RequestError(f"'num_candidates' must be an integer >= 0, got {value!r}.") from err
+        if number < 0 or isinstance(value, bool):
+            raise RequestError(f"'num_candidates' must be an integer >= 0, got {value!r}.")
+        return number
+
+    def _candidates(self, candidates: list, limit: int) -> list[dict]:
+        """Score, area, bbox and RLE of the best ``limit`` candidate masks (ranked best first by the predictor)."""
+        out = []
+        for rank, (candidate, score) in enumerate(candidates[:limit]):
+            mask = np.asarray(candidate) >= self.settings.threshold
+            out.append(
+                {
+                    "rank": rank,
+                    "score": round(float(score), 6),
+                    "area": int(mask.sum()),
+                    "bbox": mask_bbox(mask),
+                    "rle": encode_rle(mask),
+                }
+            )
+        return out
+
+    def _write_label(self, volume: Volume, mask: np.ndarray, k: int) -> str:
+        """Write ``mask`` as label 1 on slice ``k`` of a zero volume with the image's shape and affine."""
+        # a private folder: a client on this machine saves the answer under the same base name in its own tmpdir
+        if self._output_dir is None or not os.path.isdir(self._output_dir):
+            self._output_dir = tempfile.mkdtemp(prefix="adaptiveclick_labels_")
+        handle, path = tempfile.mkstemp(suffix=self.settings.output_ext, prefix="label_", dir=self._output_dir)
+        os.close(handle)
+        return self.writer.write(path, mask, k, volume.spatial_shape, volume.affine)

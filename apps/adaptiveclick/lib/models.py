@@ -1,0 +1,143 @@
+# Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
+"""The served model: loaded once, reloaded when the checkpoint file changes (issue 7, "Speed" / "Default weights").
+
+The infer task asks :class:`ModelManager` for the current :class:`LoadedModel` on every request; that costs one
+``os.stat`` per candidate file. The first existing file of (``checkpoint``, ``bundle_checkpoint``) is served; when
+its path or modification time differs from the loaded one it is loaded again, so a checkpoint written by the train
+task (or copied in by hand) is picked up by the next click. With no file at all an untrained model of the configured
+preset is served and a warning says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+
+import torch
+
+from monai_adaptiveclick.inference import Predictor
+from monai_adaptiveclick.networks import create_model, load_model
+
+from .configs import AppSettings
+from .volumes import model_sequences
+
+__all__ = ["LoadedModel", "ModelManager"]
+
+logger = logging.getLogger(__name__)
+
+UNTRAINED_WARNING = (
+    "no AdaptiveClick checkpoint found ({paths}); serving an UNTRAINED '{preset}' model: its masks are meaningless. "
+    "Train one (POST /train/adaptiveclick) or pass --conf checkpoint <model.pt>."
+)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A predictor with what identifies its weights.
+
+    Attributes:
+        predictor: the ``monai_adaptiveclick.inference.Predictor`` serving requests.
+        path: the checkpoint file, ``None`` for the untrained fallback model.
+        mtime_ns: modification time of ``path`` when it was loaded (0 for the fallback).
+        config: the model's ``config`` dict (architecture, channels).
+        sequences: MRI sequence names of the channels, ``None`` when not a multi-sequence model.
+        warning: a message for clients (untrained model), else ``""``.
+    """
+
+    predictor: Predictor
+    path: str | None
+    mtime_ns: int
+    config: dict
+    sequences: tuple[str, ...] | None
+    warning: str = ""
+
+    @property
+    def key(self) -> tuple:
+        """Identifies the weights; interaction states made by other weights are not reused."""
+        return (self.path, self.mtime_ns)
+
+    @property
+    def in_channels(self) -> int:
+        """Number of image channels the model takes."""
+        return int(self.config["in_channels"])
+
+    def describe(self) -> dict:
+        """JSON-ready description for responses and ``/info/``."""
+        return {
+            "checkpoint": self.path,
+            "mtime_ns": self.mtime_ns,
+            "in_channels": self.in_channels,
+            "head": self.config.get("head"),
+            "image_size": self.config.get("image_size"),
+            "sequences": list(self.sequences) if self.sequences else None,
+            "untrained": self.path is None,
+        }
+
+
+class ModelManager:
+    """Serves the current weights; thread-safe.
+
+    Args:
+        settings: the app settings (checkpoint paths, preset, device, click radius).
+    """
+
+    def __init__(self, settings: AppSettings) -> None:
+        self.settings = settings
+        self._loaded: LoadedModel | None = None
+        self._lock = threading.Lock()
+
+    def current_file(self) -> str | None:
+        """The checkpoint file that would be served now (first existing of checkpoint, bundle), or ``None``."""
+        for path in (self.settings.checkpoint, self.settings.bundle_checkpoint):
+            if os.path.isfile(path):
+                return path
+        return None
+
+    def get(self) -> LoadedModel:
+        """Return the current model, (re)loading it when the served file or its mtime changed."""
+        with self._lock:
+            path = self.current_file()
+            mtime = os.stat(path).st_mtime_ns if path else 0
+            if self._loaded is None or self._loaded.key != (path, mtime):
+                self._loaded = self._load(path, mtime)
+            return self._loaded
+
+    def _load(self, path: str | None, mtime_ns: int) -> LoadedModel:
+        s = self.settings
+        warning = ""
+        if path is None:
+            torch.manual_seed(0)
+            model = create_model(s.preset, in_channels=s.in_channels, head=s.head)
+            warning = UNTRAINED_WARNING.format(paths=f"{s.checkpoint}, {s.bundle_checkpoint}", preset=s.preset)
+            logger.warning(warning)
+        else:
+            model = load_model(path, map_location="cpu", preset=s.preset, in_channels=s.in_channels, head=s.head)
+            logger.info(f"AdaptiveClick: loaded {path} (mtime {mtime_ns})")
+        model.eval()
+        config = dict(model.config)
+        if path is not None:
+            config.update(_stored_sequences(path))
+        predictor = Predictor(model, device=s.device, radius=s.radius)
+        sequences = model_sequences(config, int(config["in_channels"]))
+        config.pop("sequences", None)
+        return LoadedModel(predictor, path, mtime_ns, config, sequences, warning)
+
+
+def _stored_sequences(path: str) -> dict:
+    """``{"sequences": [...]}`` when the checkpoint records the MRI sequences it was trained on, else ``{}``.
+
+    ``networks.save_model(model, path, sequences=[...])`` keeps them in the file's ``extra`` entry; the file is
+    memory-mapped, so no weights are read.
+    """
+    try:
+        stored = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # a plain state dict saved without the zipfile format cannot be mapped: no sequences then
+        return {}
+    if not isinstance(stored, dict):
+        return {}
+    for source in (stored.get("extra"), stored.get("config")):
+        if isinstance(source, dict) and source.get("sequences"):
+            return {"sequences": list(source["sequences"])}
+    return {}

@@ -1,0 +1,37 @@
+# Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
+"""AdaptiveClick networks: click-guided ViT, PMMD, CAMD / CAAM, mask-fixed head, presets, checkpoints, export."""
+
+from __future__ import annotations
+
+from .adaptiveclick import GUIDANCE_CHANNELS, HEADS, AdaptiveClick, create_model, list_presets
+from .backbone import ClickGuidedViT, SimpleFeaturePyramid
+from .checkpoint import check_state_dict, load_model, load_pretrained_backbone, save_model
+from .click_decoder import ClickAwareMaskDecoder, build_caam_attention_mask
+from .export import AdaptiveClickExportWrapper
+from .mask_fixed_head import MaskFixedHead
+from .ms_deform_attn import MSDeformAttn, ms_deform_attn_core
+from .pixel_decoder import MSDeformAttnPixelDecoder, PositionEmbeddingSine
+from .presets import PRESETS
+
+__all__ = [
+    "AdaptiveClick",
+    "AdaptiveClickExportWrapper",
+    "ClickAwareMaskDecoder",
+    "ClickGuidedViT",
+    "GUIDANCE_CHANNELS",
+    "HEADS",
+    "MSDeformAttn",
+    "MSDeformAttnPixelDecoder",
+    "MaskFixedHead",
+    "PRESETS",
+    "PositionEmbeddingSine",
+    "SimpleFeaturePyramid",
+    "build_caam_attention_mask",
+    "check_state_dict",
+    "create_model",
+    "list_presets",
+    "load_model",
+    "load_pretrained_backbone",
+    "ms_deform_attn_core",
+    "save_model",
+]

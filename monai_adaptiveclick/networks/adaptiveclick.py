@@ -1,0 +1,272 @@
+# Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
+"""The AdaptiveClick network (paper Fig. 2, section III-B; SPEC section 1) and ``create_model``.
+
+Input ``[B, C_img + 3, H, W]``: image channels, then previous-mask probability, positive-click disks, negative-click
+disks (ARCHITECTURE "Guidance channels"). Pipeline: click-guided ViT -> simple feature pyramid -> either
+PMMD + CAMD (``head="camd"``) or the mask-fixed all-MLP head (``head="mask_fixed"``, the CAMD-off ablation).
+
+Final probability (SPEC section 1, Mask2Former semantic inference): ``P = clamp(sum_q softmax(click_q)[object] *
+sigmoid(mask_q), 0, 1)``, computed at 1/4 resolution and upsampled bilinearly to the input size. This choice (rather
+than the reference code's sigmoid(class)-weighted sum of mask *logits*) keeps P a convex-like mixture of the per-query
+probabilities, so the ranked per-query masks ("candidate masks", paper Fig. 1) and P live on the same scale.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from monai.utils import look_up_option
+
+from .backbone import ClickGuidedViT, SimpleFeaturePyramid
+from .click_decoder import ClickAwareMaskDecoder
+from .mask_fixed_head import MaskFixedHead
+from .pixel_decoder import MSDeformAttnPixelDecoder
+from .presets import PRESETS
+
+__all__ = ["AdaptiveClick", "create_model", "list_presets", "HEADS", "GUIDANCE_CHANNELS"]
+
+HEADS = ("camd", "mask_fixed")
+GUIDANCE_CHANNELS = 3
+
+
+class AdaptiveClick(nn.Module):
+    """AdaptiveClick: click-guided ViT + simple pyramid + PMMD + CAMD (or the mask-fixed head).
+
+    Inputs of any spatial size are zero-padded internally (bottom / right) to a multiple of ``lcm(patch_size, 32)``
+    (and to at least 64 px, so that the 1/32 level has more than one pixel) and the outputs are cropped back, so
+    ``pred_masks`` is ``[B, *, ceil(H/4), ceil(W/4)]`` and ``predict`` returns maps at exactly ``H x W``. Windowed
+    attention pads its token grid to whole windows itself (timm).
+
+    Args:
+        in_channels: image channels ``C_img`` (the input has ``C_img + 3`` channels).
+        head: ``"camd"`` (AdaptiveClick) or ``"mask_fixed"`` (SimpleClick-style head, CAMD ablation).
+        image_size: network input size (square) the position embedding is defined for; the Predictor resizes to it.
+        patch_size, embed_dim, depth, num_heads, mlp_ratio, window_size, global_attn_indexes, drop_path_rate:
+            ViT backbone (see ``ClickGuidedViT``).
+        pyramid_channels: channels of the 4 pyramid levels.
+        decoder_dim: PMMD / CAMD width ``d`` (and mask-feature width).
+        pmmd_layers, pmmd_heads, pmmd_points, pmmd_ffn_dim: PMMD deformable encoder.
+        num_queries, num_rounds, camd_heads, camd_ffn_dim: CAMD (Q, L, heads, FFN width).
+        mask_fixed_dim: width of the mask-fixed head.
+
+    Example:
+        >>> model = create_model("tiny", in_channels=1)
+        >>> out = model(torch.zeros(1, 4, 64, 64))
+        >>> out["pred_logits"].shape, out["pred_masks"].shape
+        (torch.Size([1, 4, 2]), torch.Size([1, 4, 16, 16]))
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        head: str = "camd",
+        image_size: int = 448,
+        patch_size: int = 16,
+        embed_dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        window_size: int = 14,
+        global_attn_indexes: Sequence[int] = (5, 11),
+        drop_path_rate: float = 0.0,
+        pyramid_channels: int = 256,
+        decoder_dim: int = 256,
+        pmmd_layers: int = 6,
+        pmmd_heads: int = 8,
+        pmmd_points: int = 4,
+        pmmd_ffn_dim: int = 1024,
+        num_queries: int = 10,
+        num_rounds: int = 3,
+        camd_heads: int = 8,
+        camd_ffn_dim: int = 2048,
+        mask_fixed_dim: int = 256,
+    ) -> None:
+        super().__init__()
+        head = look_up_option(head, HEADS)
+        self.config = {
+            "in_channels": int(in_channels),
+            "head": head,
+            "image_size": int(image_size),
+            "patch_size": int(patch_size),
+            "embed_dim": int(embed_dim),
+            "depth": int(depth),
+            "num_heads": int(num_heads),
+            "mlp_ratio": float(mlp_ratio),
+            "window_size": int(window_size),
+            "global_attn_indexes": [int(i) for i in global_attn_indexes],
+            "drop_path_rate": float(drop_path_rate),
+            "pyramid_channels": int(pyramid_channels),
+            "decoder_dim": int(decoder_dim),
+            "pmmd_layers": int(pmmd_layers),
+            "pmmd_heads": int(pmmd_heads),
+            "pmmd_points": int(pmmd_points),
+            "pmmd_ffn_dim": int(pmmd_ffn_dim),
+            "num_queries": int(num_queries),
+            "num_rounds": int(num_rounds),
+            "camd_heads": int(camd_heads),
+            "camd_ffn_dim": int(camd_ffn_dim),
+            "mask_fixed_dim": int(mask_fixed_dim),
+        }
+        self.in_channels = int(in_channels)
+        self.image_size = int(image_size)
+        self.head = head
+        self.pad_multiple = math.lcm(int(patch_size), 32)
+        self.min_padded_size = 64  # the 1/32 level must have more than one pixel for its GroupNorm
+        self.backbone = ClickGuidedViT(
+            in_channels,
+            img_size=image_size,
+            patch_size=patch_size,
+            embed_dim=embed_dim,
+            depth=depth,
+            num_heads=num_heads,
+            mlp_ratio=mlp_ratio,
+            window_size=window_size,
+            global_attn_indexes=tuple(global_attn_indexes),
+            drop_path_rate=drop_path_rate,
+            guidance_channels=GUIDANCE_CHANNELS,
+        )
+        self.pyramid = SimpleFeaturePyramid(embed_dim, pyramid_channels)
+        if head == "camd":
+            self.pixel_decoder = MSDeformAttnPixelDecoder(
+                [pyramid_channels] * 4,
+                d_model=decoder_dim,
+                num_layers=pmmd_layers,
+                heads=pmmd_heads,
+                points=pmmd_points,
+                ffn_dim=pmmd_ffn_dim,
+                mask_dim=decoder_dim,
+            )
+            self.decoder = ClickAwareMaskDecoder(
+                decoder_dim, num_queries=num_queries, num_rounds=num_rounds, heads=camd_heads, ffn_dim=camd_ffn_dim
+            )
+        else:
+            self.mask_head = MaskFixedHead([pyramid_channels] * 4, embed_dim=mask_fixed_dim)
+
+    @property
+    def num_queries(self) -> int:
+        """Number of candidate masks ``predict`` returns (0 for the mask-fixed head)."""
+        return self.config["num_queries"] if self.head == "camd" else 0
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise ``ValueError`` for a wrong rank / channel count, a non-float tensor or NaN values.
+
+        The NaN check reads the data, so it is skipped while tracing (``torch.jit.trace``) to keep the graph static,
+        and on the meta device (FLOP counting).
+        """
+        if not isinstance(x, torch.Tensor) or x.ndim != 4:
+            raise ValueError(f"expected a 4-D tensor [B, C+3, H, W], got {getattr(x, 'shape', type(x))}.")
+        expected = self.in_channels + GUIDANCE_CHANNELS
+        if x.shape[1] != expected:
+            raise ValueError(
+                f"channel mismatch: expected {expected} input channels ({self.in_channels} image + "
+                f"{GUIDANCE_CHANNELS} guidance), got {x.shape[1]}."
+            )
+        if not x.is_floating_point():
+            raise ValueError(f"expected a floating point input, got {x.dtype}.")
+        if not torch.jit.is_tracing() and not x.is_meta and bool(torch.isnan(x).any()):
+            raise ValueError("input contains NaN values.")
+
+    def forward(self, x: torch.Tensor) -> dict:
+        """Training forward.
+
+        Args:
+            x: ``[B, C_img + 3, H, W]``.
+
+        Returns:
+            CAMD: ``{"pred_logits": [B, Q, 2], "pred_masks": [B, Q, h, w], "aux_outputs": [3L dicts]}``;
+            mask-fixed: ``{"pred_masks": [B, 1, h, w]}``; ``h, w = ceil(H / 4), ceil(W / 4)``, logits.
+        """
+        self.check_input(x)
+        height, width = int(x.shape[-2]), int(x.shape[-1])
+        m = self.pad_multiple
+        pad_h = max(-(-height // m) * m, self.min_padded_size) - height
+        pad_w = max(-(-width // m) * m, self.min_padded_size) - width
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h))
+        image, guidance = x[:, : self.in_channels], x[:, self.in_channels :]
+        tokens = self.backbone(image, guidance)
+        features = self.pyramid(tokens, (x.shape[-2] // 16, x.shape[-1] // 16))
+        h4, w4 = -(-height // 4), -(-width // 4)
+        if self.head == "mask_fixed":
+            return {"pred_masks": self.mask_head(features)[..., :h4, :w4]}
+        mask_features, multi_scale = self.pixel_decoder(features)
+        out = self.decoder(multi_scale, mask_features, guidance[:, 1:2])
+        out["pred_masks"] = out["pred_masks"][..., :h4, :w4]
+        for aux in out["aux_outputs"]:
+            aux["pred_masks"] = aux["pred_masks"][..., :h4, :w4]
+        return out
+
+    @staticmethod
+    def upsample_to_input(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Bilinearly upsample stride-4 maps ``[B, K, ceil(H/4), ceil(W/4)]`` by 4 and crop to ``size = (H, W)``."""
+        up = F.interpolate(maps, scale_factor=4.0, mode="bilinear", align_corners=False)
+        return up[..., : size[0], : size[1]]
+
+    def final_probability(self, outputs: dict, size: tuple[int, int]) -> torch.Tensor:
+        """Final probability map ``[B, 1, H, W]`` from ``forward``'s outputs (SPEC section 1; see module docstring)."""
+        if self.head == "mask_fixed":
+            return self.upsample_to_input(outputs["pred_masks"], size).sigmoid()
+        scores = outputs["pred_logits"].softmax(-1)[..., 0]  # [B, Q]
+        prob = (scores[:, :, None, None] * outputs["pred_masks"].sigmoid()).sum(1, keepdim=True).clamp(0.0, 1.0)
+        return self.upsample_to_input(prob, size)
+
+    def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Inference outputs at the input size.
+
+        Args:
+            x: ``[B, C_img + 3, H, W]``.
+
+        Returns:
+            ``(prob [B, 1, H, W], candidates [B, Q, H, W], scores [B, Q])``: the final probability, the per-query
+            sigmoid masks ranked by click-head object probability (best first) and those probabilities. The
+            mask-fixed head returns ``Q = 0`` candidates.
+        """
+        size = (int(x.shape[-2]), int(x.shape[-1]))
+        outputs = self(x)
+        prob = self.final_probability(outputs, size)
+        batch = x.shape[0]
+        if self.head == "mask_fixed":
+            return prob, prob.new_zeros(batch, 0, *size), prob.new_zeros(batch, 0)
+        scores, order = outputs["pred_logits"].softmax(-1)[..., 0].sort(dim=1, descending=True)
+        masks = outputs["pred_masks"].gather(1, order[:, :, None, None].expand_as(outputs["pred_masks"]))
+        return prob, self.upsample_to_input(masks.sigmoid(), size), scores
+
+
+def list_presets() -> list[str]:
+    """Names of the registered presets."""
+    return sorted(PRESETS)
+
+
+def create_model(preset: str, in_channels: int = 3, head: str = "camd", **overrides) -> AdaptiveClick:
+    """Build an AdaptiveClick model from a preset (``networks.presets.PRESETS``).
+
+    Args:
+        preset: ``"tiny"``, ``"small_cpu"``, ``"vit_b_448"`` or ``"vit_h_448"``.
+        in_channels: number of IMAGE channels (the model input has ``in_channels + 3``).
+        head: ``"camd"`` or ``"mask_fixed"``.
+        overrides: any ``AdaptiveClick`` keyword replacing the preset's value (e.g. ``image_size=128``).
+
+    Returns:
+        the model (randomly initialised; no weights are ever downloaded).
+
+    Raises:
+        ValueError: unknown preset, head or override name.
+
+    Example:
+        >>> model = create_model("tiny", in_channels=1, head="mask_fixed")
+        >>> model(torch.zeros(2, 4, 64, 64))["pred_masks"].shape
+        torch.Size([2, 1, 16, 16])
+    """
+    config = dict(look_up_option(preset, PRESETS))
+    allowed = set(inspect.signature(AdaptiveClick).parameters) - {"in_channels", "head"}
+    unknown = sorted(set(overrides) - allowed)
+    if unknown:
+        raise ValueError(f"unknown model option(s) {unknown}; valid: {sorted(allowed)}.")
+    config.update(overrides)
+    config.update(in_channels=in_channels, head=head)
+    return AdaptiveClick(**config)

@@ -1,0 +1,44 @@
+# Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
+"""Clicks and guidance: click type, disk rasterisation, evaluation clicker, training click samplers, dict transforms."""
+
+from __future__ import annotations
+
+from .clicker import as_binary_mask, error_regions, next_click, padded_distance_transform
+from .clicks import (
+    Click,
+    as_click,
+    as_clicks,
+    clicks_to_tensors,
+    rasterize_click_batch,
+    rasterize_clicks,
+    scale_click_coordinate,
+)
+from .dictionary import AddGuidanceChannelsd, SampleInitialClicksd
+from .sampling import (
+    NEGATIVE_STRATEGIES,
+    euclidean_distance_transform,
+    sample_error_click,
+    sample_error_clicks_batch,
+    sample_initial_clicks,
+)
+
+__all__ = [
+    "Click",
+    "as_click",
+    "as_clicks",
+    "clicks_to_tensors",
+    "scale_click_coordinate",
+    "rasterize_clicks",
+    "rasterize_click_batch",
+    "as_binary_mask",
+    "padded_distance_transform",
+    "error_regions",
+    "next_click",
+    "NEGATIVE_STRATEGIES",
+    "euclidean_distance_transform",
+    "sample_initial_clicks",
+    "sample_error_click",
+    "sample_error_clicks_batch",
+    "AddGuidanceChannelsd",
+    "SampleInitialClicksd",
+]
