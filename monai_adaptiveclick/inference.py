@@ -22,10 +22,11 @@ import torch
 import torch.nn.functional as F
 from monai.utils import look_up_option
 
+from .data.intensity import normalize_image
 from .networks import AdaptiveClick, create_model, load_model
 from .transforms import rasterize_clicks
 
-__all__ = ["Prediction", "Predictor", "INTENSITY_MODES", "normalize_intensity"]
+__all__ = ["Prediction", "Predictor", "INTENSITY_MODES"]
 
 INTENSITY_MODES = ("percentile", "none")
 
@@ -46,28 +47,6 @@ class Prediction:
     def mask(self, threshold: float = 0.49) -> np.ndarray:
         """Binary mask ``prob > threshold`` (0.49: the evaluation protocol's threshold, SPEC section 5)."""
         return self.prob > threshold
-
-
-def normalize_intensity(image: np.ndarray, mode: str = "percentile", lower: float = 0.5, upper: float = 99.5):
-    """Per-channel intensity normalisation of ``[C, H, W]``.
-
-    ``"percentile"``: clip each channel to its ``lower`` / ``upper`` percentiles and scale that range to ``[0, 1]``;
-    a channel whose percentiles coincide (e.g. a constant image) becomes all zeros (no division by zero, no NaN).
-    ``"none"``: the image is used as is (already normalised).
-
-    Returns:
-        float32 ``[C, H, W]``.
-    """
-    mode = look_up_option(mode, INTENSITY_MODES)
-    image = np.asarray(image, dtype=np.float32)
-    if mode == "none":
-        return image
-    out = np.zeros_like(image)
-    for c, channel in enumerate(image):
-        lo, hi = np.percentile(channel, [lower, upper])
-        if hi - lo > 1e-12 * max(1.0, abs(hi), abs(lo)):
-            out[c] = (np.clip(channel, lo, hi) - lo) / (hi - lo)
-    return out
 
 
 class Predictor:
@@ -143,7 +122,7 @@ class Predictor:
                 image = image.mean(0, keepdims=True)
             else:
                 raise ValueError(f"channel mismatch: the model expects {want} image channel(s), the image has {got}.")
-        return normalize_intensity(image, self.intensity)
+        return normalize_image(image, self.intensity)
 
     def network_frame(self, height: int, width: int) -> tuple[int, int]:
         """Size ``(h, w)`` of the resized image inside the ``image_size`` square (longest side = ``image_size``)."""

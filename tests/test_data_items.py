@@ -12,17 +12,17 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from monai_adaptiveclick.data import get_dataset, list_datasets, register_dataset
+from monai_adaptiveclick.data.intensity import normalize_image, normalize_intensity
 from monai_adaptiveclick.data.items import (
     BadInputError,
     BadInputLog,
     make_item,
-    normalize_image,
     object_mask,
     read_image_2d,
     read_label_2d,
     validate_item,
 )
-from monai_adaptiveclick.data.volumes import normalize_intensity, select_slices
+from monai_adaptiveclick.data.volumes import select_slices
 
 EXPECTED_NAMES = {
     "sample",

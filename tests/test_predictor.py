@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from monai_adaptiveclick.inference import Prediction, Predictor, normalize_intensity
+from monai_adaptiveclick.data.intensity import normalize_image
+from monai_adaptiveclick.inference import Prediction, Predictor
 from monai_adaptiveclick.networks import save_model
 
 
@@ -83,13 +84,13 @@ def test_channel_handling():
 def test_intensity_normalisation():
     rng = np.random.default_rng(4)
     image = np.stack([rng.normal(0, 1, (20, 20)), rng.uniform(500, 900, (20, 20))]).astype(np.float32)
-    out = normalize_intensity(image, "percentile")
+    out = normalize_image(image, "percentile")
     for c in range(2):
         lo, hi = np.percentile(image[c], [0.5, 99.5])
         np.testing.assert_allclose(out[c], (np.clip(image[c], lo, hi) - lo) / (hi - lo), rtol=1e-5, atol=1e-6)
-    constant = normalize_intensity(np.full((1, 8, 8), 7.0, np.float32), "percentile")
+    constant = normalize_image(np.full((1, 8, 8), 7.0, np.float32), "percentile")
     assert np.isfinite(constant).all() and (constant == 0).all()
-    np.testing.assert_array_equal(normalize_intensity(image, "none"), image)
+    np.testing.assert_array_equal(normalize_image(image, "none"), image)
 
 
 def test_constant_image_gives_finite_output(tiny_predictor):

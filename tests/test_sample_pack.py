@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from monai_adaptiveclick.data.intensity import normalize_intensity
 from monai_adaptiveclick.data.sample import (
     SAMPLE_PACK_DIR,
     load_index,
     load_sample,
-    normalize_percentile,
     sample_volume_pairs,
     sample_volume_paths,
 )
@@ -226,8 +226,8 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="not found"):
         load_sample("heldout", root=broken)
     with pytest.raises(ValueError, match="NaN"):
-        normalize_percentile(np.array([0.0, np.nan]))
-    np.testing.assert_array_equal(normalize_percentile(np.full((4, 4), 7.0)), np.zeros((4, 4), np.float32))
+        normalize_intensity(np.array([0.0, np.nan]))
+    np.testing.assert_array_equal(normalize_intensity(np.full((4, 4), 7.0)), np.zeros((4, 4), np.float32))
 
 
 def test_sample_volume_paths_are_3d_niftis_with_labels():

@@ -9,6 +9,7 @@ Every loader returns a sequence of dataset items (ARCHITECTURE "Dataset item" co
 from __future__ import annotations
 
 from .augmentation import MinAreaFilterd, training_augmentation
+from .intensity import normalize_image, normalize_intensity
 from .items import BadInputError, ObjectDataset, make_item, validate_item
 from .medical import load_brats_png, load_oaizib_png, load_sstem_png
 from .natural import load_berkeley, load_cocolvis, load_davis, load_grabcut, load_pascalvoc, load_sbd
@@ -20,7 +21,6 @@ from .volumes import (
     load_sstem_stack,
     load_volume,
     load_volume_pairs,
-    normalize_intensity,
     select_slices,
 )
 
@@ -46,6 +46,7 @@ __all__ = [
     "load_volume",
     "load_volume_pairs",
     "make_item",
+    "normalize_image",
     "normalize_intensity",
     "register_dataset",
     "select_slices",

@@ -27,6 +27,8 @@ from monai.data import Dataset
 from monai.transforms import apply_transform
 from scipy import ndimage
 
+from .intensity import normalize_image
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "BadInputError",
@@ -38,7 +40,6 @@ __all__ = [
     "image_size_2d",
     "load_object_2d",
     "make_item",
-    "normalize_image",
     "object_mask",
     "pair_by_stem",
     "read_image_2d",
@@ -61,7 +62,10 @@ class BadInputLog:
 
     Example:
         >>> log = BadInputLog(skip_bad=True)
-        >>> log.report(BadInputError("a.png: no mask"))  # doctest: +SKIP
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     log.report(BadInputError("a.png: no mask"))
         >>> log.count
         1
     """
@@ -254,36 +258,6 @@ def load_object_2d(entry: Mapping[str, Any]) -> dict:
         meta,
         ignore=ignore,
     )
-
-
-def normalize_image(image: np.ndarray, mode: str = "auto", lower: float = 0.5, upper: float = 99.5) -> np.ndarray:
-    """Scale an image ``[C, H, W]`` to float32 in [0, 1].
-
-    Modes: ``"auto"`` (uint8 -> divide by 255; any other dtype -> ``"percentile"``), ``"uint8"`` (divide by 255),
-    ``"percentile"`` (per channel: clip to the ``lower``/``upper`` percentiles and scale to [0, 1]; a constant channel
-    gives zeros, never NaN), ``"none"`` (cast to float32 unchanged).
-
-    Raises:
-        ValueError: unknown mode, non-3-D input, or non-finite values.
-    """
-    if mode not in ("auto", "uint8", "percentile", "none"):
-        raise ValueError(f"unknown intensity mode {mode!r}; expected 'auto', 'uint8', 'percentile' or 'none'")
-    image = np.asarray(image)
-    if image.ndim != 3:
-        raise ValueError(f"image must be [C, H, W], got shape {image.shape}")
-    if mode == "auto":
-        mode = "uint8" if image.dtype == np.uint8 else "percentile"
-    if mode == "uint8":
-        return image.astype(np.float32) / np.float32(255.0)
-    out = image.astype(np.float32)
-    if not np.all(np.isfinite(out)):
-        raise ValueError("image has NaN or infinite values")
-    if mode == "none":
-        return out
-    for c in range(out.shape[0]):
-        lo, hi = np.percentile(out[c], [lower, upper])
-        out[c] = np.clip((np.clip(out[c], lo, hi) - lo) / (hi - lo), 0.0, 1.0) if hi > lo else 0.0
-    return out
 
 
 def object_mask(label: np.ndarray, spec: tuple) -> np.ndarray:

@@ -32,13 +32,14 @@ import nibabel as nib
 import numpy as np
 from PIL import Image
 
+from .intensity import normalize_intensity
+
 __all__ = [
     "MODALITIES",
     "SAMPLE_PACK_DIR",
     "SPLITS",
     "load_index",
     "load_sample",
-    "normalize_percentile",
     "sample_volume_pairs",
     "sample_volume_paths",
 ]
@@ -46,7 +47,6 @@ __all__ = [
 SAMPLE_PACK_DIR: Path = Path(__file__).resolve().parent / "sample_pack"
 SPLITS: tuple[str, ...] = ("train", "heldout", "all")
 MODALITIES: tuple[str, ...] = ("mri", "microscopy", "photo")
-_PERCENTILES: tuple[float, float] = (0.5, 99.5)
 
 
 def _pack_dir(root: str | Path | None) -> Path:
@@ -85,29 +85,6 @@ def load_index(root: str | Path | None = None) -> dict[str, Any]:
     if not isinstance(index, dict) or not isinstance(index.get("slices"), list):
         raise ValueError(f"{path}: expected an object with a 'slices' list")
     return index
-
-
-def normalize_percentile(
-    array: np.ndarray, lower: float = _PERCENTILES[0], upper: float = _PERCENTILES[1]
-) -> np.ndarray:
-    """Min-max normalise between two percentiles of ``array`` and clip to [0, 1] (float32).
-
-    A constant array (upper percentile == lower percentile) gives zeros.
-
-    Raises:
-        ValueError: ``array`` is empty or holds NaN / inf values, or the percentiles are out of order.
-    """
-    if not 0.0 <= lower < upper <= 100.0:
-        raise ValueError(f"percentiles must satisfy 0 <= lower < upper <= 100, got {lower}, {upper}")
-    values = np.asarray(array, dtype=np.float32)
-    if values.size == 0:
-        raise ValueError("cannot normalise an empty array")
-    if not np.isfinite(values).all():
-        raise ValueError("cannot normalise an array holding NaN or inf")
-    lo, hi = np.percentile(values, [lower, upper])
-    if hi <= lo:
-        return np.zeros_like(values)
-    return np.clip((values - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
 
 
 def _resize(image: np.ndarray, label: np.ndarray, max_size: int | None) -> tuple[np.ndarray, np.ndarray, float]:
@@ -169,7 +146,7 @@ def _slice_arrays(row: dict, cache: _Cache) -> tuple[np.ndarray, np.ndarray, dic
             raise ValueError(f"{row['slice_id']}: only axis 2 slices are supported, got axis {row['axis']}")
         if volume.shape != labels.shape or not 0 <= k < volume.shape[2]:
             raise ValueError(f"{row['slice_id']}: slice {k} / shapes {volume.shape}, {labels.shape} do not match")
-        image = normalize_percentile(volume[:, :, k])[None]
+        image = normalize_intensity(volume[:, :, k])[None]
         plane = np.asarray(labels[:, :, k])
         geometry = {"axis": 2, "slice_index": k, "affine": np.array(affine), "spacing": zooms[:2], "region": None}
         return image, plane, geometry
@@ -182,7 +159,7 @@ def _slice_arrays(row: dict, cache: _Cache) -> tuple[np.ndarray, np.ndarray, dic
     if crop.ndim == 3:
         image = np.moveaxis(crop[..., :3].astype(np.float32) / 255.0, -1, 0)
     else:
-        image = normalize_percentile(crop)[None]
+        image = normalize_intensity(crop)[None]
     plane = np.asarray(labels[y0:y1, x0:x1])
     geometry = {
         "axis": None,

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from .intensity import apply_intensity_range, intensity_range, normalize_image, normalize_intensity
 from .items import (
     BadInputError,
     BadInputLog,
@@ -37,7 +38,6 @@ from .items import (
     build_object_dataset,
     check_dir,
     make_item,
-    normalize_image,
     object_mask,
 )
 
@@ -49,15 +49,12 @@ __all__ = [
     "StackSliceLoader",
     "VolumeCache",
     "VolumeSliceLoader",
-    "apply_intensity_range",
-    "intensity_range",
     "load_brats",
     "load_dicom",
     "load_oaizib",
     "load_sstem_stack",
     "load_volume",
     "load_volume_pairs",
-    "normalize_intensity",
     "read_volume_header",
     "select_slices",
     "volume_slice_dataset",
@@ -162,40 +159,6 @@ def read_volume_header(path: str | Path) -> tuple[tuple[int, ...], np.ndarray]:
         return size, affine
     except Exception as e:  # noqa: BLE001 - any reader failure means an unreadable volume
         raise BadInputError(f"unreadable volume {path}: {e}") from e
-
-
-def intensity_range(array: np.ndarray, lower: float = 0.5, upper: float = 99.5) -> tuple[float, float]:
-    """The ``lower`` and ``upper`` percentiles of ``array`` (the clipping range of :func:`normalize_intensity`).
-
-    Raises:
-        ValueError: percentiles not in ``0 <= lower < upper <= 100`` or non-finite values.
-    """
-    if not 0.0 <= lower < upper <= 100.0:
-        raise ValueError(f"percentiles must satisfy 0 <= lower < upper <= 100, got {lower}, {upper}")
-    arr = np.asarray(array, dtype=np.float32)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("intensity array has NaN or infinite values")
-    lo, hi = np.percentile(arr, [lower, upper])
-    return float(lo), float(hi)
-
-
-def apply_intensity_range(array: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Clip ``array`` to ``[lo, hi]`` and scale to float32 [0, 1]; ``hi <= lo`` (constant data) gives zeros."""
-    arr = np.asarray(array, dtype=np.float32)
-    if hi <= lo:
-        return np.zeros(arr.shape, dtype=np.float32)
-    scaled = (np.clip(arr.astype(np.float64), lo, hi) - lo) / (hi - lo)
-    return np.clip(scaled, 0.0, 1.0).astype(np.float32)
-
-
-def normalize_intensity(array: np.ndarray, lower: float = 0.5, upper: float = 99.5) -> np.ndarray:
-    """Percentile clipping and scaling to [0, 1] (MRI normalisation; SPEC section 6 / issue 5).
-
-    Example:
-        >>> normalize_intensity(np.arange(201.0), 0.0, 100.0)[[0, 100, 200]].tolist()
-        [0.0, 0.5, 1.0]
-    """
-    return apply_intensity_range(array, *intensity_range(array, lower, upper))
 
 
 def select_slices(areas: np.ndarray, slices: str | Sequence[int] = "largest", min_area: int = 0) -> list[int]:

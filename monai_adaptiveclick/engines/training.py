@@ -49,6 +49,7 @@ from monai.handlers import (
 from monai.transforms import Compose, MapTransform, Randomizable
 from monai.utils import CommonKeys
 
+from monai_adaptiveclick.data.intensity import normalize_image
 from monai_adaptiveclick.transforms import SampleInitialClicksd, rasterize_click_batch, sample_error_clicks_batch
 
 __all__ = [
@@ -174,10 +175,7 @@ class PercentileScaled(MapTransform):
     def __call__(self, data: Mapping[str, Any]) -> dict[str, Any]:
         d = dict(data)
         for key in self.key_iterator(d):
-            image = np.asarray(d[key], dtype=np.float32)
-            lo = np.percentile(image, self.lower, axis=(1, 2), keepdims=True)
-            hi = np.percentile(image, self.upper, axis=(1, 2), keepdims=True)
-            d[key] = np.clip((image - lo) / np.maximum(hi - lo, 1e-8), 0.0, 1.0).astype(np.float32)
+            d[key] = normalize_image(np.asarray(d[key]), "percentile", self.lower, self.upper)
         return d
 
 
