@@ -743,7 +743,13 @@ def create_trainer(
     trainer.validation = None
     writer = None
     if is_main_process:
-        StatsHandler(name="monai_adaptiveclick.train", tag_name="train_loss", output_transform=_loss_of).attach(trainer)
+        # with a progress bar the per-iteration loss is on the bar: log epochs only, so the console stays readable
+        StatsHandler(
+            name="monai_adaptiveclick.train",
+            tag_name="train_loss",
+            output_transform=_loss_of,
+            iteration_log=not progress,
+        ).attach(trainer)
         if output_dir is not None:
             from torch.utils.tensorboard import SummaryWriter
 
