@@ -243,7 +243,7 @@ def test_caam_click_lets_query_attend_where_mask_is_empty():
     torch.testing.assert_close(final_queries(elsewhere), base)
 
 
-def test_predict_matches_independent_combination():
+def test_default_weighted_mean_combination_matches_independent_computation():
     model = create_model("tiny", in_channels=1).eval()
     x = _input(1, 60, 44, batch=1)
     with torch.no_grad():
@@ -251,7 +251,7 @@ def test_predict_matches_independent_combination():
         out = model(x)
     obj = out["pred_logits"].softmax(-1)[0, :, 0]
     masks = out["pred_masks"][0].sigmoid()  # [Q, 15, 11]
-    low = (obj[:, None, None] * masks).sum(0).clamp(0, 1)
+    low = sum(obj[q] * masks[q] for q in range(len(obj))) / obj.sum()  # confidence-weighted mean of the queries
     up = F.interpolate(low[None, None], size=(60, 44), mode="bilinear", align_corners=False)[0, 0]
     torch.testing.assert_close(prob[0, 0], up, atol=1e-5, rtol=1e-5)
     assert prob.shape == (1, 1, 60, 44) and 0 <= prob.min() and prob.max() <= 1
@@ -259,3 +259,18 @@ def test_predict_matches_independent_combination():
     torch.testing.assert_close(scores[0], obj[order])
     best = F.interpolate(masks[order[0]][None, None], size=(60, 44), mode="bilinear", align_corners=False)[0, 0]
     torch.testing.assert_close(candidates[0, 0], best, atol=1e-5, rtol=1e-5)
+
+
+def test_sum_combination_is_the_clamped_weighted_sum():
+    model = create_model("tiny", in_channels=1, final_combination="sum").eval()
+    x = _input(1, 64, 64, batch=1)
+    with torch.no_grad():
+        prob = model.predict(x)[0]
+        out = model(x)
+    obj = out["pred_logits"].softmax(-1)[0, :, 0]
+    low = sum(obj[q] * out["pred_masks"][0, q].sigmoid() for q in range(len(obj))).clamp(0, 1)
+    up = F.interpolate(low[None, None], size=(64, 64), mode="bilinear", align_corners=False)[0, 0]
+    torch.testing.assert_close(prob[0, 0], up, atol=1e-5, rtol=1e-5)
+    assert model.config["final_combination"] == "sum"
+    with pytest.raises(ValueError):
+        create_model("tiny", final_combination="max")

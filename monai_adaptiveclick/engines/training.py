@@ -682,6 +682,7 @@ def create_trainer(
     lr_milestones: Sequence[int] | None = None,
     head: str = "camd",
     loss: str = "afl",
+    loss_kwargs: Mapping[str, Any] | None = None,
     max_extra_clicks: int = 3,
     device: str | torch.device = "cpu",
     output_dir: str | Path | None = None,
@@ -703,6 +704,8 @@ def create_trainer(
         train_loader: yields batches of :func:`create_train_dataset` samples.
         epochs: total epochs; ``lr_milestones`` defaults to ``[round(2/3 * epochs)]`` (paper: 40 of 60).
         head, loss: select the criterion with :func:`monai_adaptiveclick.losses.build_criterion`.
+        loss_kwargs: constructor arguments of the mask loss (``mask_loss_kwargs`` of the criterion), e.g.
+            ``{"agr": False}`` for AFL with ADA only (paper Table XI).
         output_dir: where checkpoints and TensorBoard logs go (``None``: no checkpoints, no TensorBoard).
         resume_from: a full-state checkpoint to restore (model, optimizer, scheduler, epoch, iteration) at start.
         is_main_process: only the main process writes checkpoints, TensorBoard and runs validation.
@@ -719,7 +722,8 @@ def create_trainer(
     if lr <= 0:
         raise ValueError(f"lr must be > 0, got {lr}.")
     device = torch.device(device)
-    criterion = build_criterion(head, mask_loss=loss) if loss else build_criterion(head)
+    loss_options = {"mask_loss_kwargs": dict(loss_kwargs)} if loss_kwargs else {}
+    criterion = build_criterion(head, mask_loss=loss, **loss_options) if loss else build_criterion(head, **loss_options)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999), weight_decay=0.0)
     milestones = list(lr_milestones) if lr_milestones is not None else [max(1, round(epochs * 2 / 3))]
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
@@ -839,6 +843,7 @@ def run_training(
     in_channels: int = 3,
     head: str = "camd",
     loss: str = "afl",
+    loss_kwargs: Mapping[str, Any] | None = None,
     epochs: int = 10,
     batch_size: int = 8,
     lr: float = 5e-5,
@@ -863,6 +868,7 @@ def run_training(
         output_dir: receives ``checkpoint_*.pt`` (full state), ``tensorboard/`` and the final ``model.pt``.
         preset, in_channels, head: :func:`monai_adaptiveclick.networks.create_model` arguments.
         loss: mask loss name of the criterion (``"afl"`` = adaptive focal loss).
+        loss_kwargs: constructor arguments of that mask loss (e.g. ``{"ada": False}``: AFL with AGR only).
         epochs, batch_size, lr, max_extra_clicks: the SPEC section 4 recipe (lr x0.1 at 2/3 of the epochs).
         val_items: held-out items for NoC validation every ``val_interval`` epochs (zoom-in / flip off).
         init_checkpoint: a model file (``networks.save_model``) to start from; must hold the same preset / config.
@@ -923,6 +929,7 @@ def run_training(
         lr_milestones=lr_milestones,
         head=head,
         loss=loss,
+        loss_kwargs=loss_kwargs,
         max_extra_clicks=max_extra_clicks,
         device=device,
         output_dir=output_dir,

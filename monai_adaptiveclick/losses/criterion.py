@@ -250,15 +250,16 @@ class MaskFixedCriterion(nn.Module):
         return total, {"loss_mask": float(loss_mask.detach()), "loss_dice": float(loss_dice.detach())}
 
 
-_CRITERIA = {"camd": AdaptiveClickCriterion, "mask_fixed": MaskFixedCriterion}
+# the DeepGrow-2D-style baseline (networks.DeepGrow2D) outputs one logit map, like the mask-fixed head
+_CRITERIA = {"camd": AdaptiveClickCriterion, "mask_fixed": MaskFixedCriterion, "deepgrow_unet": MaskFixedCriterion}
 
 
 def build_criterion(head: str = "camd", **kwargs: Any) -> nn.Module:
     """Build the criterion matching a model head.
 
     Args:
-        head: ``"camd"`` (:class:`AdaptiveClickCriterion`) or ``"mask_fixed"`` (:class:`MaskFixedCriterion`), as in
-            ``networks.create_model(head=...)``.
+        head: ``"camd"`` (:class:`AdaptiveClickCriterion`), ``"mask_fixed"`` or ``"deepgrow_unet"``
+            (:class:`MaskFixedCriterion`), as in ``networks.create_model(head=...)``.
         kwargs: constructor arguments of that criterion.
 
     Returns:

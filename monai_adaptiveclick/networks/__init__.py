@@ -1,12 +1,14 @@
 # Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
-"""AdaptiveClick networks: click-guided ViT, PMMD, CAMD / CAAM, mask-fixed head, presets, checkpoints, export."""
+"""AdaptiveClick networks: click-guided ViT, PMMD, CAMD / CAAM, mask-fixed head, presets, checkpoints, export, and
+the DeepGrow-2D-style U-Net baseline."""
 
 from __future__ import annotations
 
-from .adaptiveclick import GUIDANCE_CHANNELS, HEADS, AdaptiveClick, create_model, list_presets
+from .adaptiveclick import FINAL_COMBINATIONS, GUIDANCE_CHANNELS, HEADS, AdaptiveClick, create_model, list_presets
 from .backbone import ClickGuidedViT, SimpleFeaturePyramid
 from .checkpoint import check_state_dict, load_model, load_pretrained_backbone, save_model
 from .click_decoder import ClickAwareMaskDecoder, build_caam_attention_mask
+from .deepgrow import DEEPGROW_HEAD, DeepGrow2D
 from .export import AdaptiveClickExportWrapper
 from .mask_fixed_head import MaskFixedHead
 from .ms_deform_attn import MSDeformAttn, ms_deform_attn_core
@@ -18,7 +20,10 @@ __all__ = [
     "AdaptiveClickExportWrapper",
     "ClickAwareMaskDecoder",
     "ClickGuidedViT",
+    "DEEPGROW_HEAD",
+    "DeepGrow2D",
     "GUIDANCE_CHANNELS",
+    "FINAL_COMBINATIONS",
     "HEADS",
     "MSDeformAttn",
     "MSDeformAttnPixelDecoder",

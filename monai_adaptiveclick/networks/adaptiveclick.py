@@ -5,10 +5,21 @@ Input ``[B, C_img + 3, H, W]``: image channels, then previous-mask probability, 
 disks (ARCHITECTURE "Guidance channels"). Pipeline: click-guided ViT -> simple feature pyramid -> either
 PMMD + CAMD (``head="camd"``) or the mask-fixed all-MLP head (``head="mask_fixed"``, the CAMD-off ablation).
 
-Final probability (SPEC section 1, Mask2Former semantic inference): ``P = clamp(sum_q softmax(click_q)[object] *
-sigmoid(mask_q), 0, 1)``, computed at 1/4 resolution and upsampled bilinearly to the input size. This choice (rather
-than the reference code's sigmoid(class)-weighted sum of mask *logits*) keeps P a convex-like mixture of the per-query
-probabilities, so the ranked per-query masks ("candidate masks", paper Fig. 1) and P live on the same scale.
+Final probability (SPEC section 1, a click-confidence-weighted combination of the query masks), with
+``w_q = softmax(click_q)[object]``:
+
+- ``final_combination="weighted_mean"`` (default): ``P = sum_q w_q * sigmoid(mask_q) / sum_q w_q``, a convex
+  mixture of the per-query probabilities (one confident query gives its own mask);
+- ``final_combination="sum"`` (SPEC's formula, Mask2Former's semantic inference):
+  ``P = clamp(sum_q w_q * sigmoid(mask_q), 0, 1)``.
+
+Both are computed at 1/4 resolution and upsampled bilinearly to the input size; both keep P on the scale of the
+ranked per-query "candidate masks" (paper Fig. 1), which is why the reference code's sigmoid(class)-weighted sum of
+mask *logits* was not used. With one object and Q = 10 queries the plain sum exceeds 1 wherever several queries
+claim the object and saturates into a blob that later clicks cannot shrink. ``benchmarks/bench_final_probability.py``
+compared the two on three demo-trained models (BENCHMARKS.md): the weighted mean won twice by a wide margin (mIoU@5
+0.458 vs 0.216 and 0.473 vs 0.293, where the sum's mIoU stopped improving after the first clicks) and lost once by a
+small one (0.438 vs 0.481), so it is the default; ``"sum"`` keeps SPEC's formula available.
 """
 
 from __future__ import annotations
@@ -24,13 +35,15 @@ from monai.utils import look_up_option
 
 from .backbone import ClickGuidedViT, SimpleFeaturePyramid
 from .click_decoder import ClickAwareMaskDecoder
+from .deepgrow import DEEPGROW_HEAD, DeepGrow2D
 from .mask_fixed_head import MaskFixedHead
 from .pixel_decoder import MSDeformAttnPixelDecoder
 from .presets import PRESETS
 
-__all__ = ["AdaptiveClick", "create_model", "list_presets", "HEADS", "GUIDANCE_CHANNELS"]
+__all__ = ["AdaptiveClick", "create_model", "list_presets", "HEADS", "FINAL_COMBINATIONS", "GUIDANCE_CHANNELS"]
 
 HEADS = ("camd", "mask_fixed")
+FINAL_COMBINATIONS = ("weighted_mean", "sum")
 GUIDANCE_CHANNELS = 3
 
 
@@ -53,6 +66,8 @@ class AdaptiveClick(nn.Module):
         pmmd_layers, pmmd_heads, pmmd_points, pmmd_ffn_dim: PMMD deformable encoder.
         num_queries, num_rounds, camd_heads, camd_ffn_dim: CAMD (Q, L, heads, FFN width).
         mask_fixed_dim: width of the mask-fixed head.
+        final_combination: how the CAMD queries make the final probability: ``"weighted_mean"`` (default) or
+            ``"sum"`` (SPEC's clamped sum); see the module docstring.
 
     Example:
         >>> model = create_model("tiny", in_channels=1)
@@ -85,6 +100,7 @@ class AdaptiveClick(nn.Module):
         camd_heads: int = 8,
         camd_ffn_dim: int = 2048,
         mask_fixed_dim: int = 256,
+        final_combination: str = "weighted_mean",
     ) -> None:
         super().__init__()
         head = look_up_option(head, HEADS)
@@ -112,6 +128,7 @@ class AdaptiveClick(nn.Module):
             "camd_ffn_dim": int(camd_ffn_dim),
             "mask_fixed_dim": int(mask_fixed_dim),
         }
+        self.set_final_combination(final_combination)
         self.in_channels = int(in_channels)
         self.image_size = int(image_size)
         self.head = head
@@ -207,12 +224,21 @@ class AdaptiveClick(nn.Module):
         up = F.interpolate(maps, scale_factor=4.0, mode="bilinear", align_corners=False)
         return up[..., : size[0], : size[1]]
 
+    def set_final_combination(self, final_combination: str) -> None:
+        """Choose how the query masks combine into the final probability (``FINAL_COMBINATIONS``)."""
+        self.final_combination = look_up_option(final_combination, FINAL_COMBINATIONS)
+        self.config["final_combination"] = self.final_combination
+
     def final_probability(self, outputs: dict, size: tuple[int, int]) -> torch.Tensor:
         """Final probability map ``[B, 1, H, W]`` from ``forward``'s outputs (SPEC section 1; see module docstring)."""
         if self.head == "mask_fixed":
             return self.upsample_to_input(outputs["pred_masks"], size).sigmoid()
-        scores = outputs["pred_logits"].softmax(-1)[..., 0]  # [B, Q]
-        prob = (scores[:, :, None, None] * outputs["pred_masks"].sigmoid()).sum(1, keepdim=True).clamp(0.0, 1.0)
+        weights = outputs["pred_logits"].softmax(-1)[..., 0, None, None]  # [B, Q, 1, 1]
+        prob = (weights * outputs["pred_masks"].sigmoid()).sum(1, keepdim=True)
+        if self.final_combination == "sum":
+            prob = prob.clamp(0.0, 1.0)
+        else:  # all weights underflowing to 0 gives P = 0, not NaN
+            prob = prob / weights.sum(1, keepdim=True).clamp_min(1e-12)
         return self.upsample_to_input(prob, size)
 
     def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -242,14 +268,18 @@ def list_presets() -> list[str]:
     return sorted(PRESETS)
 
 
-def create_model(preset: str, in_channels: int = 3, head: str = "camd", **overrides) -> AdaptiveClick:
+def create_model(preset: str, in_channels: int = 3, head: str = "camd", **overrides) -> AdaptiveClick | DeepGrow2D:
     """Build an AdaptiveClick model from a preset (``networks.presets.PRESETS``).
+
+    ``head="deepgrow_unet"`` builds the DeepGrow-2D-style baseline (:class:`~.deepgrow.DeepGrow2D`) instead; the
+    preset then only supplies ``image_size`` and ``overrides`` are ``DeepGrow2D`` keywords (``features`` ...).
 
     Args:
         preset: ``"tiny"``, ``"small_cpu"``, ``"vit_b_448"`` or ``"vit_h_448"``.
         in_channels: number of IMAGE channels (the model input has ``in_channels + 3``).
-        head: ``"camd"`` or ``"mask_fixed"``.
-        overrides: any ``AdaptiveClick`` keyword replacing the preset's value (e.g. ``image_size=128``).
+        head: ``"camd"``, ``"mask_fixed"`` or ``"deepgrow_unet"``.
+        overrides: any ``AdaptiveClick`` (or ``DeepGrow2D``) keyword replacing the preset's value (e.g.
+            ``image_size=128``).
 
     Returns:
         the model (randomly initialised; no weights are ever downloaded).
@@ -263,10 +293,15 @@ def create_model(preset: str, in_channels: int = 3, head: str = "camd", **overri
         torch.Size([2, 1, 16, 16])
     """
     config = dict(look_up_option(preset, PRESETS))
-    allowed = set(inspect.signature(AdaptiveClick).parameters) - {"in_channels", "head"}
+    model_class = DeepGrow2D if head == DEEPGROW_HEAD else AdaptiveClick
+    if model_class is DeepGrow2D:
+        config = {"image_size": config["image_size"]}
+    allowed = set(inspect.signature(model_class).parameters) - {"in_channels", "head"}
     unknown = sorted(set(overrides) - allowed)
     if unknown:
         raise ValueError(f"unknown model option(s) {unknown}; valid: {sorted(allowed)}.")
     config.update(overrides)
+    if model_class is DeepGrow2D:
+        return DeepGrow2D(in_channels=in_channels, **config)
     config.update(in_channels=in_channels, head=head)
     return AdaptiveClick(**config)

@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .adaptiveclick import AdaptiveClick, create_model
+from .deepgrow import DEEPGROW_HEAD, DeepGrow2D
 
 __all__ = ["save_model", "load_model", "check_state_dict", "load_pretrained_backbone", "read_state_dict"]
 
@@ -26,11 +27,11 @@ _IGNORED = re.compile(r"^(cls_token|mask_token|dist_token|reg_token|head|fc_norm
 _NEVER_PRETRAINED = ("guidance_embed.",)
 
 
-def save_model(model: AdaptiveClick, path: str | os.PathLike, **extra) -> Path:
+def save_model(model: AdaptiveClick | DeepGrow2D, path: str | os.PathLike, **extra) -> Path:
     """Save ``{"format", "config", "state_dict", "extra"}`` so that ``load_model`` can rebuild the model.
 
     Args:
-        model: an ``AdaptiveClick`` (it has ``.config``).
+        model: an ``AdaptiveClick`` or ``DeepGrow2D`` (it has ``.config``).
         path: output file (parent folders are created).
         extra: plain data stored beside (epoch, metrics, notes ...): str / int / float / bool / None, lists, tuples,
             dicts and tensors only, so that the file loads with ``torch.load(weights_only=True)``.
@@ -94,7 +95,7 @@ def load_model(
     in_channels: int = 3,
     head: str = "camd",
     **overrides,
-) -> AdaptiveClick:
+) -> AdaptiveClick | DeepGrow2D:
     """Rebuild a model saved by ``save_model`` (config stored in the file) and load its weights.
 
     A file holding only a state dict (e.g. a MONAI bundle's ``models/model.pt``) is accepted when ``preset``
@@ -113,7 +114,12 @@ def load_model(
     """
     obj = _torch_load(path, map_location)
     if isinstance(obj, Mapping) and "config" in obj and "state_dict" in obj:
-        model = AdaptiveClick(**obj["config"])
+        config = dict(obj["config"])
+        if config.get("head") == DEEPGROW_HEAD:
+            config.pop("head")
+            model = DeepGrow2D(**config)
+        else:
+            model = AdaptiveClick(**config)
         state = obj["state_dict"]
     elif isinstance(obj, Mapping) and preset is not None:
         model = create_model(preset, in_channels=in_channels, head=head, **overrides)

@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 
 from .adaptiveclick import AdaptiveClick
+from .deepgrow import DeepGrow2D
 
 __all__ = ["AdaptiveClickExportWrapper"]
 
@@ -18,12 +19,13 @@ class AdaptiveClickExportWrapper(nn.Module):
 
     CAMD: ``logit(P)`` of the clamped final probability P (SPEC section 1; clamped to ``[1e-6, 1 - 1e-6]`` before the
     logit, so ``sigmoid`` of the output reproduces P up to that clamp). Mask-fixed head: its upsampled logits.
+    ``DeepGrow2D``: its logits (already at the input size).
 
     The traced path has no data-dependent Python control flow (the model's NaN check is skipped while tracing), so
     ``torch.jit.trace`` gives a graph for the traced input size; trace at the size you deploy (``model.image_size``).
 
     Args:
-        model: an ``AdaptiveClick`` model.
+        model: an ``AdaptiveClick`` (or ``DeepGrow2D``) model.
 
     Example:
         >>> from monai_adaptiveclick.networks import create_model
@@ -32,10 +34,10 @@ class AdaptiveClickExportWrapper(nn.Module):
         torch.Size([1, 1, 64, 64])
     """
 
-    def __init__(self, model: AdaptiveClick, eps: float = 1e-6) -> None:
+    def __init__(self, model: AdaptiveClick | DeepGrow2D, eps: float = 1e-6) -> None:
         super().__init__()
-        if not isinstance(model, AdaptiveClick):
-            raise ValueError(f"expected an AdaptiveClick model, got {type(model).__name__}.")
+        if not isinstance(model, (AdaptiveClick, DeepGrow2D)):
+            raise ValueError(f"expected an AdaptiveClick or DeepGrow2D model, got {type(model).__name__}.")
         self.model = model
         self.eps = eps
 
@@ -43,6 +45,8 @@ class AdaptiveClickExportWrapper(nn.Module):
         """Return mask logits at the input size."""
         size = (int(x.shape[-2]), int(x.shape[-1]))
         outputs = self.model(x)
+        if isinstance(self.model, DeepGrow2D):
+            return outputs["pred_masks"]
         if self.model.head == "mask_fixed":
             return self.model.upsample_to_input(outputs["pred_masks"], size)
         return torch.logit(self.model.final_probability(outputs, size), eps=self.eps)

@@ -1,0 +1,117 @@
+# Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
+"""Smoke test of the one-command method comparison (benchmarks/compare_methods.py, issue 8) and its helpers."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from monai_adaptiveclick.engines.evaluation import NoCResult, ObjectRecord
+from monai_adaptiveclick.engines.training import create_trainer
+from monai_adaptiveclick.networks import create_model
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "compare_methods.py"
+
+
+@pytest.fixture(scope="module")
+def compare():
+    spec = importlib.util.spec_from_file_location("compare_methods", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["compare_methods"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+SMOKE = [
+    "--methods",
+    "afl",
+    "watershed",
+    "--preset",
+    "tiny",
+    "--image-size",
+    "64",
+    "--steps",
+    "2",
+    "--batch-size",
+    "2",
+    "--max-clicks",
+    "2",
+    "--max-eval-objects",
+    "2",
+    "--hard-cases",
+    "1",
+    "--no-progress",
+]
+
+
+def test_smoke_run_and_resume(compare, tmp_path, capsys):
+    out = compare.run_comparison(["--output", str(tmp_path), *SMOKE])
+    assert set(out["results"]) == {"afl", "watershed"}
+    afl = out["results"]["afl"][0]
+    assert afl.num_objects == 2 and afl.max_clicks == 2
+    assert afl.settings["training"]["steps"] == 2  # the same budget of steps for every learned method
+    assert out["results"]["watershed"][0].settings["training"] is None
+    for name in ("comparison.md", "miou_vs_clicks.png", "results/afl_seed0.json", "results/watershed.json"):
+        assert (tmp_path / name).is_file(), name
+    assert len(out["hard_cases"]) == 1 and out["hard_cases"][0].is_file()
+    table = (tmp_path / "comparison.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "method" not in line]
+    assert len(rows) == 2 and rows[0].startswith("| AdaptiveClick + AFL |")
+    stored = json.loads((tmp_path / "results" / "afl_seed0.json").read_text())
+    assert len(stored["records"]) == 2
+    # the NoC in the table equals the mean of the stored per-object NoC90 computed here
+    nocs = []
+    for record in stored["records"]:
+        reached = [k for k, iou in enumerate(record["ious"], start=1) if iou >= 0.9]
+        nocs.append(min(reached[0], 2) if reached else 2)
+    assert rows[0].split("|")[3].strip() == f"{np.mean(nocs):.2f}"
+
+    capsys.readouterr()
+    again = compare.run_comparison(["--output", str(tmp_path), *SMOKE])
+    assert "loading" in capsys.readouterr().out  # resumed from the stored JSON, nothing re-trained
+    assert again["results"]["afl"][0].records[0].ious == afl.records[0].ious
+
+    (tmp_path / "results" / "afl_seed0.json").unlink()
+    third = compare.run_comparison(["--output", str(tmp_path), *SMOKE])
+    assert "loading the model trained earlier" in capsys.readouterr().out  # evaluated again, not re-trained
+    assert third["results"]["afl"][0].records[0].ious == afl.records[0].ious
+    assert third["results"]["afl"][0].settings["training"]["steps"] == 2
+
+
+@pytest.mark.parametrize("bad", [["--steps", "0"], ["--max-clicks", "-1"], ["--seeds", "1", "1"]])
+def test_bad_overrides_raise(compare, tmp_path, bad):
+    args = compare.build_parser().parse_args(["--output", str(tmp_path), *bad])
+    with pytest.raises(ValueError):
+        compare.resolve_budget(args)
+
+
+def test_budgets_share_settings_across_methods(compare):
+    quick = compare.BUDGETS["quick"]
+    assert quick.max_clicks == 20 and not quick.zoom_in and not quick.flip and quick.seeds == (0,)
+    learned = [spec for spec in compare.METHODS.values() if spec.learned]
+    assert {spec.key for spec in learned} >= {"afl", "fl", "nfl", "bce", "mask_fixed_nfl", "deepgrow"}
+    assert compare.METHODS["afl_ada_only"].loss_kwargs == {"agr": False}
+    assert compare.METHODS["afl_agr_only"].loss_kwargs == {"ada": False}
+
+
+def test_hard_case_ids_rank_by_noc90_then_iou(compare):
+    records = [
+        ObjectRecord("easy", [0.95], [(1, 1, True)], 0.1),
+        ObjectRecord("hard_low", [0.1, 0.2, 0.3], [(1, 1, True)] * 3, 0.1),
+        ObjectRecord("hard_high", [0.5, 0.6, 0.8], [(1, 1, True)] * 3, 0.1),
+    ]
+    result = NoCResult("m", 3, (0.85, 0.9), records, 1.0)
+    assert compare.hard_case_ids(result, 2) == ["hard_low", "hard_high"]
+
+
+@pytest.mark.parametrize("kwargs, ada, agr", [({"agr": False}, True, False), ({"ada": False}, False, True)])
+def test_loss_kwargs_reach_the_criterion(kwargs, ada, agr):
+    model = create_model("tiny", in_channels=1)
+    trainer = create_trainer(model, [], epochs=1, loss="afl", loss_kwargs=kwargs, progress=False)
+    mask_loss = trainer.loss_function.mask_loss
+    assert (mask_loss.ada, mask_loss.agr) == (ada, agr)
