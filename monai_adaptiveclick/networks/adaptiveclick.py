@@ -36,6 +36,7 @@ from monai.utils import look_up_option
 from .backbone import ClickGuidedViT, SimpleFeaturePyramid
 from .click_decoder import ClickAwareMaskDecoder
 from .deepgrow import DEEPGROW_HEAD, DeepGrow2D
+from .inputs import GUIDANCE_CHANNELS, check_network_input
 from .mask_fixed_head import MaskFixedHead
 from .pixel_decoder import MSDeformAttnPixelDecoder
 from .presets import PRESETS
@@ -44,7 +45,6 @@ __all__ = ["AdaptiveClick", "create_model", "list_presets", "HEADS", "FINAL_COMB
 
 HEADS = ("camd", "mask_fixed")
 FINAL_COMBINATIONS = ("weighted_mean", "sum")
-GUIDANCE_CHANNELS = 3
 
 
 class AdaptiveClick(nn.Module):
@@ -170,23 +170,8 @@ class AdaptiveClick(nn.Module):
         return self.config["num_queries"] if self.head == "camd" else 0
 
     def check_input(self, x: torch.Tensor) -> None:
-        """Raise ``ValueError`` for a wrong rank / channel count, a non-float tensor or NaN values.
-
-        The NaN check reads the data, so it is skipped while tracing (``torch.jit.trace``) to keep the graph static,
-        and on the meta device (FLOP counting).
-        """
-        if not isinstance(x, torch.Tensor) or x.ndim != 4:
-            raise ValueError(f"expected a 4-D tensor [B, C+3, H, W], got {getattr(x, 'shape', type(x))}.")
-        expected = self.in_channels + GUIDANCE_CHANNELS
-        if x.shape[1] != expected:
-            raise ValueError(
-                f"channel mismatch: expected {expected} input channels ({self.in_channels} image + "
-                f"{GUIDANCE_CHANNELS} guidance), got {x.shape[1]}."
-            )
-        if not x.is_floating_point():
-            raise ValueError(f"expected a floating point input, got {x.dtype}.")
-        if not torch.jit.is_tracing() and not x.is_meta and bool(torch.isnan(x).any()):
-            raise ValueError("input contains NaN values.")
+        """Raise ``ValueError`` for a wrong rank / channel count, a non-float tensor or NaN values."""
+        check_network_input(x, self.in_channels)
 
     def forward(self, x: torch.Tensor) -> dict:
         """Training forward.

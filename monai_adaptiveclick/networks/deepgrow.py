@@ -25,10 +25,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from monai.networks.nets import BasicUNet
 
+from .inputs import GUIDANCE_CHANNELS, check_network_input
+
 __all__ = ["DEEPGROW_HEAD", "DeepGrow2D"]
 
 DEEPGROW_HEAD = "deepgrow_unet"
-_INPUT_GUIDANCE = 3  # previous mask, positive disks, negative disks (networks.GUIDANCE_CHANNELS)
 _PAD_MULTIPLE = 16  # BasicUNet halves the resolution 4 times
 
 
@@ -75,7 +76,7 @@ class DeepGrow2D(nn.Module):
         self.head = DEEPGROW_HEAD
         self.unet = BasicUNet(
             spatial_dims=2,
-            in_channels=self.in_channels + _INPUT_GUIDANCE - 1,
+            in_channels=self.in_channels + GUIDANCE_CHANNELS - 1,
             out_channels=1,
             features=tuple(int(f) for f in features),
             dropout=float(dropout),
@@ -88,18 +89,7 @@ class DeepGrow2D(nn.Module):
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise ``ValueError`` for a wrong rank / channel count, a non-float tensor or NaN values."""
-        if not isinstance(x, torch.Tensor) or x.ndim != 4:
-            raise ValueError(f"expected a 4-D tensor [B, C+3, H, W], got {getattr(x, 'shape', type(x))}.")
-        expected = self.in_channels + _INPUT_GUIDANCE
-        if x.shape[1] != expected:
-            raise ValueError(
-                f"channel mismatch: expected {expected} input channels ({self.in_channels} image + "
-                f"{_INPUT_GUIDANCE} guidance), got {x.shape[1]}."
-            )
-        if not x.is_floating_point():
-            raise ValueError(f"expected a floating point input, got {x.dtype}.")
-        if not torch.jit.is_tracing() and not x.is_meta and bool(torch.isnan(x).any()):
-            raise ValueError("input contains NaN values.")
+        check_network_input(x, self.in_channels)
 
     def forward(self, x: torch.Tensor) -> dict:
         """Training forward.
