@@ -521,7 +521,7 @@ def save_hard_case_figure(
     count = len(panels) + 2
     cols = min(count, 6)
     rows = math.ceil(count / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.9 * rows), dpi=100, squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 3.2 * rows), dpi=100, squeeze=False)
     for ax in axes.ravel():
         ax.set_axis_off()
     blue, yellow = ListedColormap(["#1f5fff"]), ListedColormap(["#ffd000"])
@@ -611,15 +611,17 @@ def write_report(
     wall_seconds: float,
     argv: Sequence[str],
     output: Path,
+    commit: str,
 ) -> Path:
-    """Write ``comparison.md``: command, machine, settings and the table."""
+    """Write ``comparison.md``: command, machine, commit at the start of the run, settings and the table."""
     settings = dataclasses.asdict(budget)
     lines = [
         "# Method comparison (issue 8)",
         "",
         f"Command: `python benchmarks/compare_methods.py {shlex.join(argv)}`",
         "",
-        f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, commit {_git_commit()}",
+        f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, "
+        f"commit {commit} (at the start of the run)",
         f"- machine: {platform.machine()}, {platform.processor() or 'cpu'}, device {args.device}, torch "
         f"{torch.__version__}, {torch.get_num_threads()} CPU thread(s), Python {platform.python_version()}",
         f"- data: {data_description}; {num_train} training objects, {num_eval} evaluation objects",
@@ -663,6 +665,7 @@ def run_comparison(argv: Sequence[str] | None = None) -> dict[str, Any]:
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress
+    commit = _git_commit()  # the code that runs, taken before a long run during which the repository may change
     start = time.perf_counter()
     train_items, eval_items, description = load_items(
         args.dataset, args.dataset_dir, args.train_split, args.eval_split, budget.max_eval_objects
@@ -689,7 +692,7 @@ def run_comparison(argv: Sequence[str] | None = None) -> dict[str, Any]:
     hard = write_hard_cases(per_method, eval_items, output, budget.num_hard_cases)
     seconds = time.perf_counter() - start
     report = write_report(
-        per_method, budget, args, description, len(train_items), len(eval_items), seconds, argv, output
+        per_method, budget, args, description, len(train_items), len(eval_items), seconds, argv, output, commit
     )
     (output / "summary.json").write_text(
         json.dumps(
