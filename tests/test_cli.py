@@ -165,3 +165,20 @@ def test_demo_writes_report_plot_and_overlays(tmp_path, capsys):
     assert "trained here" in text and "untrained" in text and "random_walker" in text
     assert (tmp_path / "miou_vs_clicks.png").is_file()
     assert list((tmp_path / "overlays").glob("*.png"))
+
+
+def test_serve_sample_serves_given_weights_and_rejects_missing_ones(tmp_path, monkeypatch):
+    from monai_adaptiveclick import cli
+
+    weights = tmp_path / "model.pt"
+    weights.write_bytes(b"")
+    args = cli.build_parser().parse_args(["serve-sample", "--port", "8123", "--weights", str(weights)])
+    argv, env = cli._serve_sample_command(args)
+    assert argv[1].endswith("apps/adaptiveclick/start_sample_server.sh") and Path(argv[1]).is_file()
+    assert argv[2:] == ["--conf", "bundle_checkpoint", str(weights.resolve())]
+    assert env["PORT"] == "8123" and env["WITH_LABELS"] == "0"
+    monkeypatch.chdir(tmp_path)  # no outputs/demo model here: an untrained model is served, no --conf
+    argv, _ = cli._serve_sample_command(cli.build_parser().parse_args(["serve-sample"]))
+    assert argv[2:] == []
+    with pytest.raises(cli.UsageError, match="does not exist"):
+        cli._serve_sample_command(cli.build_parser().parse_args(["serve-sample", "--weights", "absent.pt"]))
