@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -41,7 +42,15 @@ from .mask_fixed_head import MaskFixedHead
 from .pixel_decoder import MSDeformAttnPixelDecoder
 from .presets import PRESETS
 
-__all__ = ["AdaptiveClick", "create_model", "list_presets", "HEADS", "FINAL_COMBINATIONS", "GUIDANCE_CHANNELS"]
+__all__ = [
+    "AdaptiveClick",
+    "build_model",
+    "create_model",
+    "list_presets",
+    "HEADS",
+    "FINAL_COMBINATIONS",
+    "GUIDANCE_CHANNELS",
+]
 
 HEADS = ("camd", "mask_fixed")
 FINAL_COMBINATIONS = ("weighted_mean", "sum")
@@ -286,7 +295,17 @@ def create_model(preset: str, in_channels: int = 3, head: str = "camd", **overri
     if unknown:
         raise ValueError(f"unknown model option(s) {unknown}; valid: {sorted(allowed)}.")
     config.update(overrides)
-    if model_class is DeepGrow2D:
-        return DeepGrow2D(in_channels=in_channels, **config)
-    config.update(in_channels=in_channels, head=head)
+    return build_model({**config, "in_channels": in_channels, "head": head})
+
+
+def build_model(config: Mapping[str, Any]) -> AdaptiveClick | DeepGrow2D:
+    """Build the model a complete ``config`` (a model's ``.config``) describes; ``head`` picks the class.
+
+    Raises:
+        ValueError / TypeError: from the model class for invalid or unknown options.
+    """
+    config = dict(config)
+    if config.get("head") == DEEPGROW_HEAD:
+        config.pop("head")
+        return DeepGrow2D(**config)
     return AdaptiveClick(**config)

@@ -15,8 +15,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .adaptiveclick import AdaptiveClick, create_model
-from .deepgrow import DEEPGROW_HEAD, DeepGrow2D
+from .adaptiveclick import AdaptiveClick, build_model, create_model
+from .deepgrow import DeepGrow2D
 
 __all__ = ["save_model", "load_model", "check_state_dict", "load_pretrained_backbone", "read_state_dict"]
 
@@ -114,12 +114,7 @@ def load_model(
     """
     obj = _torch_load(path, map_location)
     if isinstance(obj, Mapping) and "config" in obj and "state_dict" in obj:
-        config = dict(obj["config"])
-        if config.get("head") == DEEPGROW_HEAD:
-            config.pop("head")
-            model = DeepGrow2D(**config)
-        else:
-            model = AdaptiveClick(**config)
+        model = build_model(obj["config"])
         state = obj["state_dict"]
     elif isinstance(obj, Mapping) and preset is not None:
         model = create_model(preset, in_channels=in_channels, head=head, **overrides)
