@@ -228,6 +228,8 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="NaN"):
         normalize_intensity(np.array([0.0, np.nan]))
     np.testing.assert_array_equal(normalize_intensity(np.full((4, 4), 7.0)), np.zeros((4, 4), np.float32))
+    with pytest.raises(ValueError, match="empty"):
+        normalize_intensity(np.zeros((0, 4)))
 
 
 def test_sample_volume_paths_are_3d_niftis_with_labels():

@@ -16,11 +16,13 @@ def intensity_range(array: np.ndarray, lower: float = 0.5, upper: float = 99.5) 
     """The ``lower`` and ``upper`` percentiles of ``array`` (the clipping range of :func:`normalize_intensity`).
 
     Raises:
-        ValueError: percentiles not in ``0 <= lower < upper <= 100`` or non-finite values.
+        ValueError: percentiles not in ``0 <= lower < upper <= 100``, an empty array or non-finite values.
     """
     if not 0.0 <= lower < upper <= 100.0:
         raise ValueError(f"percentiles must satisfy 0 <= lower < upper <= 100, got {lower}, {upper}")
     arr = np.asarray(array, dtype=np.float32)
+    if arr.size == 0:
+        raise ValueError("cannot normalise an empty array")
     if not np.all(np.isfinite(arr)):
         raise ValueError("intensity array has NaN or infinite values")
     lo, hi = np.percentile(arr, [lower, upper])
