@@ -26,18 +26,19 @@ matching; the mask-fixed head and DeepGrow: mask loss + Dice, ``losses.MaskFixed
 
 Budgets (``--budget``): ``quick`` is sized for a 2-core CPU (about 30 minutes for all methods, one seed): the
 ``small_cpu`` architecture at 128 px (DeepGrow: ``BasicUNet`` with MONAI's default widths at 128 px), 250 steps of
-batch 8, Adam lr 1e-4 constant, NoC with up to 20 clicks, zoom-in and flip TTA off, all held-out objects.
-``full`` is meant for a GPU: ``vit_b_448`` (randomly initialised: no MAE weights are downloaded) at 448 px, 20 000
-steps of batch 16, lr 5e-5 x0.1 at 2/3 of the steps, DeepGrow widths (32, 64, 128, 256, 512, 32), NoC with up to
-20 clicks, zoom-in and flip on, seeds 0 1 2. ``--steps``, ``--batch-size``, ``--lr``, ``--max-clicks``,
-``--max-eval-objects`` and ``--seeds`` override a budget's values. The classical baselines are deterministic and are
-evaluated once whatever the seeds.
+batch 8, Adam lr 1e-4 constant, NoC with up to 20 clicks, zoom-in and flip TTA off, all held-out objects. ``full``
+is meant for a GPU: ``vit_b_448`` (randomly initialised unless ``--pretrained-backbone`` names a local MAE ViT-B/16
+file, as in the paper; nothing is downloaded) at 448 px, 20 000 steps of batch 16, lr 5e-5 x0.1 at 2/3 of the steps,
+DeepGrow widths (32, 64, 128, 256, 512, 32), NoC with up to 20 clicks, zoom-in and flip on, seeds 0 1 2.
+``--steps``, ``--batch-size``, ``--lr``, ``--max-clicks``, ``--max-eval-objects`` and ``--seeds`` override a
+budget's values. The classical baselines are deterministic and are evaluated once whatever the seeds.
 
 Outputs in ``--output``: ``comparison.md`` (settings + table: NoC85, NoC90, fail@85, fail@90, mIoU@1/3/5, SPC,
 training steps and seconds), ``miou_vs_clicks.png`` (all methods, paper Fig. 6 style), ``hard_cases/*.png`` (the
 held-out objects with the highest NoC90 for the AFL model: image, ground truth and every method's final mask with its
 clicks, paper Fig. 5 style), ``results/{method}_seed{s}.json`` (per-object records, summary, settings including the
-training record), ``masks/`` (final masks, for the figures) and ``models/`` (trained models). A method whose result
+training record), ``masks/`` (final masks, for the figures) and ``models/`` (trained ``model.pt`` files; the
+full-state training checkpoints are deleted after training unless ``--keep-checkpoints``). A method whose result
 JSON already exists is loaded instead of re-run, and a model whose training finished is evaluated without
 re-training (``--no-resume`` re-runs everything).
 
@@ -70,10 +71,10 @@ import torch
 from monai_adaptiveclick.engines import evaluate_noc, get_baseline
 from monai_adaptiveclick.engines.evaluation import NoCResult
 from monai_adaptiveclick.engines.reporting import display_image, plot_miou_curves
-from monai_adaptiveclick.engines.training import load_training_items, run_training, usable_items
+from monai_adaptiveclick.engines.training import CHECKPOINT_PREFIX, load_training_items, run_training, usable_items
 from monai_adaptiveclick.inference import Predictor
 
-__all__ = ["BUDGETS", "METHODS", "Budget", "MethodSpec", "build_parser", "run_comparison", "main"]
+__all__ = ["BUDGETS", "METHODS", "Budget", "MethodSpec", "RunOptions", "build_parser", "run_comparison", "main"]
 
 PROB_THRESHOLD = 0.49  # SPEC section 5
 THRESHOLDS = (0.85, 0.90)
@@ -196,6 +197,25 @@ BUDGETS: dict[str, Budget] = {
 }
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How the methods run (not what they are compared on).
+
+    Attributes:
+        device: torch device for training and evaluation.
+        progress: show progress bars.
+        resume: reuse stored results and finished models of an earlier run in the same output folder.
+        pretrained_backbone: local MAE / timm ViT state dict for the AdaptiveClick variants' backbone.
+        keep_checkpoints: keep the full-state training checkpoints (otherwise only ``model.pt`` stays).
+    """
+
+    device: str = "cpu"
+    progress: bool = True
+    resume: bool = True
+    pretrained_backbone: str | None = None
+    keep_checkpoints: bool = False
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Command-line interface of the comparison."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
@@ -216,6 +236,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-eval-objects", type=int, help="evaluate at most N held-out objects (evenly spaced)")
     parser.add_argument("--hard-cases", type=int, help="number of hard-case overlay figures")
     parser.add_argument("--device", default="cpu", help="torch device for training and evaluation")
+    parser.add_argument(
+        "--pretrained-backbone",
+        default=None,
+        help="local MAE / timm ViT state dict for every AdaptiveClick variant's backbone (DeepGrow starts from random)",
+    )
+    parser.add_argument(
+        "--keep-checkpoints",
+        action="store_true",
+        help="keep each method's full-state training checkpoints (default: only the final model.pt is kept)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: OMP_NUM_THREADS)")
     parser.add_argument("--no-resume", action="store_true", help="re-run methods whose result JSON exists")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -305,16 +335,21 @@ def train_method(
     train_items: Sequence[Mapping[str, Any]],
     model_dir: Path,
     seed: int,
-    device: str,
-    progress: bool,
+    options: RunOptions,
 ) -> dict[str, Any]:
-    """Train one learned method for exactly ``budget.steps`` iterations; returns the training record."""
+    """Train one learned method for exactly ``budget.steps`` iterations; returns the training record.
+
+    ``options.pretrained_backbone`` initialises the ViT of the AdaptiveClick variants (not DeepGrow's U-Net). Unless
+    ``options.keep_checkpoints``, the full-state checkpoints (model + optimizer, for resuming) are deleted after
+    training: the evaluation needs only ``model.pt``.
+    """
     per_epoch = math.ceil(len(train_items) / budget.batch_size)
     epochs = math.ceil(budget.steps / per_epoch)
     milestone = epochs + 1 if budget.decay_at is None else max(1, round(budget.decay_at * budget.steps / per_epoch))
     overrides: dict[str, Any] = {"image_size": budget.image_size}
     if spec.head == "deepgrow_unet":
         overrides["features"] = budget.deepgrow_features
+    backbone = options.pretrained_backbone if spec.head != "deepgrow_unet" else None
     start = time.perf_counter()
     trained = run_training(
         train_items,
@@ -327,12 +362,16 @@ def train_method(
         batch_size=budget.batch_size,
         lr=budget.lr,
         lr_milestones=[milestone],
-        device=device,
+        device=options.device,
         seed=seed,
-        progress=progress,
+        progress=options.progress,
         max_steps=budget.steps,
         model_overrides=overrides,
+        pretrained_backbone=backbone,
     )
+    if not options.keep_checkpoints:
+        for state in model_dir.glob(f"{CHECKPOINT_PREFIX}_*.pt"):
+            state.unlink()
     return {
         "checkpoint": trained["checkpoint"],
         "steps": int(trained["iterations"]),
@@ -347,6 +386,7 @@ def train_method(
         "lr": budget.lr,
         "lr_milestone_epoch": milestone,
         "epochs": epochs,
+        "pretrained_backbone": backbone,
     }
 
 
@@ -387,9 +427,7 @@ def run_method(
     train_items: Sequence[Mapping[str, Any]],
     eval_items: Sequence[Mapping[str, Any]],
     output: Path,
-    device: str,
-    progress: bool,
-    resume: bool,
+    options: RunOptions,
 ) -> NoCResult:
     """Train (learned methods) and evaluate one method / seed, or load its stored result when resuming.
 
@@ -398,25 +436,25 @@ def run_method(
     name = f"{spec.key}_seed{seed}" if spec.learned else spec.key
     json_path = output / "results" / f"{name}.json"
     mask_path = output / "masks" / f"{name}.npz"
-    if resume and json_path.is_file() and mask_path.is_file():
+    if options.resume and json_path.is_file() and mask_path.is_file():
         print(f"[compare] {name}: loading {json_path} (resume)", flush=True)
         return NoCResult.from_json(json_path)
     training = None
     if spec.learned:
         record_path = output / "models" / name / "training.json"
-        if resume and record_path.is_file():
+        if options.resume and record_path.is_file():
             training = json.loads(record_path.read_text())
             print(f"[compare] {name}: loading the model trained earlier ({record_path})", flush=True)
         else:
             print(f"[compare] {name}: training {budget.steps} steps ({spec.label})", flush=True)
-            training = train_method(spec, budget, train_items, output / "models" / name, seed, device, progress)
+            training = train_method(spec, budget, train_items, output / "models" / name, seed, options)
             record_path.write_text(json.dumps(training, indent=2))
             print(f"[compare] {name}: trained {training['steps']} steps in {training['seconds']:.0f} s", flush=True)
-        predictor = Predictor.from_checkpoint(training["checkpoint"], device=device)
+        predictor = Predictor.from_checkpoint(training["checkpoint"], device=options.device)
     else:
         predictor = get_baseline(spec.baseline)
     print(f"[compare] {name}: NoC evaluation on {len(eval_items)} objects", flush=True)
-    result = evaluate_method(predictor, eval_items, budget, spec.label, mask_path, progress)
+    result = evaluate_method(predictor, eval_items, budget, spec.label, mask_path, options.progress)
     result.settings.update({"method_key": spec.key, "seed": seed if spec.learned else None, "training": training})
     result.to_json(json_path)
     print(
@@ -628,6 +666,12 @@ def write_report(
         f"- budget `{args.budget}`: " + ", ".join(f"{k}={v}" for k, v in settings.items()),
         "- every learned method: same training objects, steps, batch, lr, seed(s); classical baselines are "
         "deterministic and run once",
+        "- initialisation: "
+        + (
+            f"AdaptiveClick backbones from {args.pretrained_backbone} (DeepGrow from random weights)"
+            if args.pretrained_backbone
+            else "random weights for every learned method (no pretrained backbone)"
+        ),
         f"- NoC protocol of SPEC section 5: up to {budget.max_clicks} clicks, IoU thresholds 0.85 / 0.90, probability "
         f"threshold {PROB_THRESHOLD}, zoom-in {'on' if budget.zoom_in else 'off'}, "
         f"flip {'on' if budget.flip else 'off'}; fail@t = objects whose NoC@t >= the click budget; SPC = wall "
@@ -664,7 +708,15 @@ def run_comparison(argv: Sequence[str] | None = None) -> dict[str, Any]:
         torch.set_num_threads(args.threads)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
-    progress = not args.no_progress
+    if args.pretrained_backbone is not None and not Path(args.pretrained_backbone).is_file():
+        raise FileNotFoundError(f"--pretrained-backbone {args.pretrained_backbone!r} does not exist.")
+    options = RunOptions(
+        device=args.device,
+        progress=not args.no_progress,
+        resume=not args.no_resume,
+        pretrained_backbone=args.pretrained_backbone,
+        keep_checkpoints=args.keep_checkpoints,
+    )
     commit = _git_commit()  # the code that runs, taken before a long run during which the repository may change
     start = time.perf_counter()
     train_items, eval_items, description = load_items(
@@ -679,10 +731,7 @@ def run_comparison(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for key in args.methods:
         spec = METHODS[key]
         seeds = budget.seeds if spec.learned else budget.seeds[:1]
-        per_method[key] = [
-            run_method(spec, seed, budget, train_items, eval_items, output, args.device, progress, not args.no_resume)
-            for seed in seeds
-        ]
+        per_method[key] = [run_method(spec, seed, budget, train_items, eval_items, output, options) for seed in seeds]
     table = format_comparison_table(per_method)
     plot = plot_miou_curves(
         [pooled(results) for results in per_method.values()],

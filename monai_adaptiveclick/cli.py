@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -216,6 +216,9 @@ def _add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     parser.add_argument("--max-extra-clicks", type=int, default=3, help="simulated extra clicks per iteration (0..N)")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many iterations")
     parser.add_argument("--init-checkpoint", type=Path, default=None, help="model file to fine-tune from")
+    parser.add_argument(
+        "--pretrained-backbone", type=Path, default=None, help="local MAE / timm ViT state dict for the backbone"
+    )
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
     parser.add_argument("--output", type=Path, default=Path("outputs/train"), help="output folder")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1 ...)")
@@ -231,13 +234,27 @@ def _run_train(args: argparse.Namespace) -> int:
         raise UsageError(f"dataset folder {str(args.dataset_dir)!r} does not exist or is not a folder.")
     if args.init_checkpoint is not None and not args.init_checkpoint.is_file():
         raise UsageError(f"checkpoint file {str(args.init_checkpoint)!r} does not exist.")
-    from monai_adaptiveclick.engines.training import load_training_items, run_training
+    if args.pretrained_backbone is not None and not args.pretrained_backbone.is_file():
+        raise UsageError(f"pretrained backbone file {str(args.pretrained_backbone)!r} does not exist.")
+    from monai_adaptiveclick.engines.training import load_training_items
 
     try:
         items = load_training_items(args.dataset, args.dataset_dir, split=args.split)
     except (ValueError, KeyError, TypeError) as err:
         raise UsageError(f"cannot load dataset {args.dataset!r}: {err}") from err
-    result = run_training(
+    try:
+        result = _train(items, args)
+    except ValueError as err:
+        raise UsageError(f"cannot train: {err}") from err
+    print(f"model written to {result['checkpoint']}")
+    return 0
+
+
+def _train(items: Sequence[Mapping[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    """``run_training`` with the ``train`` subcommand's arguments."""
+    from monai_adaptiveclick.engines.training import run_training
+
+    return run_training(
         items,
         args.output,
         preset=args.preset,
@@ -249,14 +266,13 @@ def _run_train(args: argparse.Namespace) -> int:
         lr=args.lr,
         max_extra_clicks=args.max_extra_clicks,
         init_checkpoint=args.init_checkpoint,
+        pretrained_backbone=args.pretrained_backbone,
         resume=args.resume,
         device=args.device,
         seed=args.seed,
         progress=not args.quiet,
         max_steps=args.max_steps,
     )
-    print(f"model written to {result['checkpoint']}")
-    return 0
 
 
 def _add_demo_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

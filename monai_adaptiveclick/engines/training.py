@@ -851,6 +851,7 @@ def run_training(
     val_items: Sequence[Mapping[str, Any]] | None = None,
     val_interval: int = 1,
     init_checkpoint: str | Path | None = None,
+    pretrained_backbone: str | Path | None = None,
     resume: bool = False,
     device: str = "cpu",
     num_workers: int = 0,
@@ -872,6 +873,9 @@ def run_training(
         epochs, batch_size, lr, max_extra_clicks: the SPEC section 4 recipe (lr x0.1 at 2/3 of the epochs).
         val_items: held-out items for NoC validation every ``val_interval`` epochs (zoom-in / flip off).
         init_checkpoint: a model file (``networks.save_model``) to start from; must hold the same preset / config.
+        pretrained_backbone: a local MAE / timm ViT state dict loaded into the backbone before training
+            (``networks.load_pretrained_backbone``; SPEC section 4: the paper starts from MAE weights). Not
+            together with ``init_checkpoint``; AdaptiveClick heads only (the DeepGrow U-Net has no ViT).
         resume: continue from the newest full-state checkpoint in ``output_dir`` (epoch, iteration, optimizer and
             schedule included).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` ...
@@ -885,9 +889,10 @@ def run_training(
 
     Raises:
         ValueError: zero usable objects, bad arguments, a checkpoint of another preset / architecture.
-        FileNotFoundError: ``init_checkpoint`` missing, or ``resume=True`` with no checkpoint in ``output_dir``.
+        FileNotFoundError: ``init_checkpoint`` / ``pretrained_backbone`` missing, or ``resume=True`` with no
+            checkpoint in ``output_dir``.
     """
-    from monai_adaptiveclick.networks import create_model, load_model
+    from monai_adaptiveclick.networks import create_model, load_model, load_pretrained_backbone
 
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}.")
@@ -906,6 +911,15 @@ def run_training(
             raise FileNotFoundError(f"resume=True but {output_dir} holds no {CHECKPOINT_PREFIX}_*.pt checkpoint.")
     if init_checkpoint is not None and not Path(init_checkpoint).is_file():
         raise FileNotFoundError(f"init_checkpoint {str(init_checkpoint)!r} does not exist.")
+    if pretrained_backbone is not None:
+        if init_checkpoint is not None:
+            raise ValueError("give init_checkpoint or pretrained_backbone, not both (the checkpoint holds a backbone).")
+        if head == "deepgrow_unet":
+            raise ValueError(
+                "pretrained_backbone needs an AdaptiveClick head (camd, mask_fixed); deepgrow_unet has no ViT."
+            )
+        if not Path(pretrained_backbone).is_file():
+            raise FileNotFoundError(f"pretrained_backbone {str(pretrained_backbone)!r} does not exist.")
 
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -914,6 +928,8 @@ def run_training(
         initial = load_model(init_checkpoint, map_location="cpu")
         ModelConfigRecord(model).load_state_dict(ModelConfigRecord(initial).state_dict())
         model.load_state_dict(initial.state_dict())
+    if pretrained_backbone is not None and resume_from is None:
+        load_pretrained_backbone(model, pretrained_backbone)
     if resume_from is not None:
         _check_checkpoint_config(resume_from, model)
     model = model.to(device)
