@@ -153,6 +153,16 @@ def test_train_missing_dataset_dir_is_a_usage_error(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_train_bad_pretrained_backbone_is_a_usage_error(tmp_path, capsys):
+    common = ["train", "--preset", "tiny", "--epochs", "1", "--output", str(tmp_path / "out"), "--quiet"]
+    assert main([*common, "--pretrained-backbone", str(tmp_path / "absent.pth")]) == 2
+    assert "pretrained backbone file" in capsys.readouterr().err
+    torch.save({"model": {"pos_embed": torch.zeros(1, 5, 7)}}, tmp_path / "wrong.pth")
+    assert main([*common, "--pretrained-backbone", str(tmp_path / "wrong.pth")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot train:") and "Traceback" not in err
+
+
 def test_demo_writes_report_plot_and_overlays(tmp_path, capsys):
     status = main(
         ["demo", "--preset", "tiny", "--image-size", "64", "--minutes", "0.15", "--eval-objects", "2"]

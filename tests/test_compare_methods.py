@@ -59,6 +59,8 @@ def test_smoke_run_and_resume(compare, tmp_path, capsys):
     for name in ("comparison.md", "miou_vs_clicks.png", "results/afl_seed0.json", "results/watershed.json"):
         assert (tmp_path / name).is_file(), name
     assert len(out["hard_cases"]) == 1 and out["hard_cases"][0].is_file()
+    model_dir = tmp_path / "models" / "afl_seed0"
+    assert (model_dir / "model.pt").is_file() and not list(model_dir.glob("checkpoint_*.pt"))  # no --keep-checkpoints
     table = (tmp_path / "comparison.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| ") and "method" not in line]
     assert len(rows) == 2 and rows[0].startswith("| AdaptiveClick + AFL |")
@@ -115,3 +117,10 @@ def test_loss_kwargs_reach_the_criterion(kwargs, ada, agr):
     trainer = create_trainer(model, [], epochs=1, loss="afl", loss_kwargs=kwargs, progress=False)
     mask_loss = trainer.loss_function.mask_loss
     assert (mask_loss.ada, mask_loss.agr) == (ada, agr)
+
+
+def test_keep_checkpoints_and_missing_backbone(compare, tmp_path):
+    compare.run_comparison(["--output", str(tmp_path), *SMOKE, "--methods", "afl", "--keep-checkpoints"])
+    assert list((tmp_path / "models" / "afl_seed0").glob("checkpoint_*.pt"))
+    with pytest.raises(FileNotFoundError, match="--pretrained-backbone"):
+        compare.run_comparison(["--output", str(tmp_path), *SMOKE, "--pretrained-backbone", str(tmp_path / "no.pth")])

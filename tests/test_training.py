@@ -179,3 +179,54 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
         run_training(make_items(2), tmp_path / "fresh", preset="tiny", epochs=1, resume=True)
     with pytest.raises(ValueError, match="same size"):
         usable_items([{"image": np.zeros((1, 8, 8)), "label": np.zeros((1, 9, 8))}])
+
+
+def _mae_style_file(path, model) -> dict[str, torch.Tensor]:
+    """An MAE-style ``{"model": state}`` file for ``model``'s backbone (fresh random weights, not the model's)."""
+    state = {k: torch.randn_like(v) for k, v in model.backbone.state_dict().items() if not k.startswith("guidance")}
+    torch.save({"model": {f"module.{k}": v for k, v in state.items()}}, path)
+    return state
+
+
+def test_pretrained_backbone_initialises_training(tmp_path):
+    items = make_items(2)
+    reference = create_model("tiny")
+    expected = _mae_style_file(tmp_path / "mae.pth", reference)
+    result = run_training(
+        items,
+        tmp_path / "run",
+        preset="tiny",
+        epochs=1,
+        batch_size=2,
+        lr=1e-12,  # one Adam step of 1e-12: the weights stay the loaded ones to within 1e-9
+        progress=False,
+        pretrained_backbone=tmp_path / "mae.pth",
+    )
+    trained = load_model(result["checkpoint"]).backbone.state_dict()
+    for key in ("blocks.0.attn.qkv.weight", "blocks.1.mlp.fc2.bias", "patch_embed.proj.weight"):
+        torch.testing.assert_close(trained[key], expected[key], atol=1e-9, rtol=0)
+    assert not torch.allclose(
+        trained["blocks.0.attn.qkv.weight"], reference.backbone.state_dict()["blocks.0.attn.qkv.weight"]
+    )
+
+
+def test_pretrained_backbone_errors(tmp_path):
+    items = make_items(2)
+    with pytest.raises(FileNotFoundError, match="pretrained_backbone"):
+        run_training(items, tmp_path, preset="tiny", epochs=1, pretrained_backbone=tmp_path / "absent.pth")
+    _mae_style_file(tmp_path / "mae.pth", create_model("tiny"))
+    with pytest.raises(ValueError, match="no ViT"):
+        run_training(items, tmp_path, preset="tiny", head="deepgrow_unet", pretrained_backbone=tmp_path / "mae.pth")
+    with pytest.raises(ValueError, match="not both"):
+        run_training(
+            items,
+            tmp_path,
+            preset="tiny",
+            init_checkpoint=tmp_path / "mae.pth",
+            pretrained_backbone=tmp_path / "mae.pth",
+        )
+    # a backbone of another width is refused before training, naming the mismatching keys
+    wide = create_model("tiny", embed_dim=32)
+    _mae_style_file(tmp_path / "wide.pth", wide)
+    with pytest.raises(ValueError, match="pos_embed"):
+        run_training(items, tmp_path / "w", preset="tiny", epochs=1, pretrained_backbone=tmp_path / "wide.pth")
