@@ -124,3 +124,27 @@ def test_keep_checkpoints_and_missing_backbone(compare, tmp_path):
     assert list((tmp_path / "models" / "afl_seed0").glob("checkpoint_*.pt"))
     with pytest.raises(FileNotFoundError, match="--pretrained-backbone"):
         compare.run_comparison(["--output", str(tmp_path), *SMOKE, "--pretrained-backbone", str(tmp_path / "no.pth")])
+
+
+def test_any_registered_dataset_given_a_path(compare, tmp_path):
+    """A dataset of the data issue (Berkeley layout here) runs through the same command; every 5th object evaluates."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:48, :48]
+    for i in range(5):
+        disk = (yy - 20 - i) ** 2 + (xx - 24) ** 2 <= (8 + i) ** 2
+        photo = (rng.normal(60, 8, (48, 48, 3)) + 120 * disk[..., None]).clip(0, 255).astype(np.uint8)
+        (tmp_path / "data" / "images").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / "masks").mkdir(exist_ok=True)
+        Image.fromarray(photo).save(tmp_path / "data" / "images" / f"im{i}.png")
+        Image.fromarray((disk * 255).astype(np.uint8)).save(tmp_path / "data" / "masks" / f"im{i}.png")
+    out = compare.run_comparison(
+        ["--output", str(tmp_path / "out"), "--dataset", "berkeley", "--dataset-dir", str(tmp_path / "data")]
+        + ["--methods", "watershed", "--max-clicks", "3", "--hard-cases", "0", "--no-progress"]
+    )
+    result = out["results"]["watershed"][0]
+    assert [record.object_id for record in result.records] == [result.records[0].object_id]  # 1 of 5 held out
+    assert "im4" in result.records[0].object_id
+    report = (tmp_path / "out" / "comparison.md").read_text()
+    assert "berkeley at" in report and "4 training objects, 1 evaluation objects" in report
