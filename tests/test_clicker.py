@@ -9,7 +9,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from monai_adaptiveclick.transforms import Click, next_click
+from monai_adaptiveclick.transforms import Click, next_click, padded_distance_transform
 
 
 def _brute_force_sq_distance(region: np.ndarray) -> np.ndarray:
@@ -27,6 +27,21 @@ def _brute_force_sq_distance(region: np.ndarray) -> np.ndarray:
         diff = pixels[:, None, :] - zeros[None, :, :]
         out[region] = (diff**2).sum(-1).min(axis=1)
     return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(hnp.arrays(np.bool_, st.tuples(st.integers(1, 24), st.integers(1, 24))))
+def test_padded_distance_transform_matches_brute_force(region):
+    """The bounding-box-cropped transform equals the distance to every zero pixel and the outer ring."""
+    np.testing.assert_allclose(padded_distance_transform(region) ** 2, _brute_force_sq_distance(region), atol=1e-9)
+
+
+def test_padded_distance_transform_small_region_in_a_large_image():
+    region = np.zeros((300, 200), dtype=bool)
+    region[40:47, 150:160] = True
+    region[44, 120] = True  # a lone pixel widening the bounding box
+    np.testing.assert_allclose(padded_distance_transform(region) ** 2, _brute_force_sq_distance(region), atol=1e-9)
+    assert padded_distance_transform(np.zeros((5, 5), dtype=bool)).max() == 0.0
 
 
 def _expected_click(pred, gt, previous):

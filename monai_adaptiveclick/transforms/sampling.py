@@ -9,7 +9,8 @@
   more click at a random pixel of the larger error region whose distance-transform value exceeds half of the
   larger maximum (the iterative training rule of RITM / SimpleClick, used by AdaptiveClick).
 * :func:`euclidean_distance_transform` is an exact Euclidean distance transform in torch, so the batched rule runs
-  on the training device without a round trip to the CPU.
+  on a GPU training device without a round trip to the CPU (on the CPU, scipy's transform of each error region's
+  bounding box gives the same values faster).
 """
 
 from __future__ import annotations
@@ -314,8 +315,9 @@ def sample_error_clicks_batch(
 
     The same rule as :func:`sample_error_click` for every batch item: the larger error region (positive iff the FN
     peak distance is strictly larger), a uniformly random pixel of it with EDT value above half the maximum. The
-    random choice is the argmax of i.i.d. uniform scores over the candidate pixels, so there is no Python loop over
-    items or pixels.
+    random choice is the argmax of i.i.d. uniform scores over the candidate pixels (no loop over pixels). The
+    distances come from :func:`euclidean_distance_transform` on a GPU and from scipy on each region's bounding box
+    (:func:`~.clicker.padded_distance_transform`, the same values) on the CPU.
 
     Args:
         pred: binary predictions ``[B, H, W]`` or ``[B, 1, H, W]`` (bool; numeric tensors binarised with ``> 0.5``).
@@ -345,7 +347,12 @@ def sample_error_clicks_batch(
             raise ValueError(f"ignore must have shape {tuple(pred_mask.shape)}, got {tuple(ignore.shape)}.")
         fn, fp = fn & ~ignore_mask, fp & ~ignore_mask
     batch, height, width = pred_mask.shape
-    distances = euclidean_distance_transform(torch.stack([fn, fp], dim=1))
+    errors = torch.stack([fn, fp], dim=1)
+    if errors.device.type == "cpu":  # scipy on each region's bounding box: the same values, far faster on a CPU
+        per_item = [[padded_distance_transform(region) for region in pair] for pair in errors.numpy()]
+        distances = torch.from_numpy(np.asarray(per_item, dtype=np.float32).reshape(errors.shape))
+    else:
+        distances = euclidean_distance_transform(errors)
     peaks = distances.flatten(2).amax(dim=-1)  # [B, 2]
     is_positive = peaks[:, 0] > peaks[:, 1]
     chosen = torch.where(is_positive[:, None, None], distances[:, 0], distances[:, 1])
