@@ -42,8 +42,11 @@ full-state training checkpoints are deleted after training unless ``--keep-check
 JSON already exists is loaded instead of re-run, and a model whose training finished is evaluated without
 re-training (``--no-resume`` re-runs everything).
 
+``--jobs N`` runs N methods / seeds at the same time in separate processes (on a 2-core CPU ``--jobs 2`` with one
+thread each is faster than one job with two threads); the results do not depend on it.
+
 Usage:
-    python benchmarks/compare_methods.py --budget quick --output outputs/compare_quick
+    python benchmarks/compare_methods.py --budget quick --jobs 2 --output outputs/compare_quick
     python benchmarks/compare_methods.py --budget full --device cuda --dataset brats_png --dataset-dir /data/brats \
         --output outputs/compare_full
 """
@@ -54,12 +57,15 @@ import argparse
 import dataclasses
 import json
 import math
+import multiprocessing
+import os
 import platform
 import shlex
 import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -246,7 +252,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep each method's full-state training checkpoints (default: only the final model.pt is kept)",
     )
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: OMP_NUM_THREADS)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads per job (default: OMP_NUM_THREADS, or cores / jobs)",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="methods / seeds run at the same time, each in its own process (default 1)"
+    )
     parser.add_argument("--no-resume", action="store_true", help="re-run methods whose result JSON exists")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
@@ -465,6 +479,37 @@ def run_method(
     return result
 
 
+def _set_worker_threads(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def run_tasks(
+    tasks: Sequence[tuple[MethodSpec, int]],
+    budget: Budget,
+    train_items: Sequence[Mapping[str, Any]],
+    eval_items: Sequence[Mapping[str, Any]],
+    output: Path,
+    options: RunOptions,
+    jobs: int,
+    threads: int,
+) -> list[NoCResult]:
+    """:func:`run_method` for every ``(method, seed)``, in order; ``jobs > 1`` runs them in that many processes.
+
+    Each process is a fresh interpreter (``spawn``) with ``threads`` torch threads and no progress bars; the results
+    come back in the order of ``tasks`` whatever the order in which they finish. On a CPU, several single-thread
+    jobs use the cores better than one job with several threads (the small models scale poorly across threads).
+    """
+    if jobs == 1:
+        return [run_method(spec, seed, budget, train_items, eval_items, output, options) for spec, seed in tasks]
+    quiet = dataclasses.replace(options, progress=False)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_set_worker_threads, initargs=(threads,)) as pool:
+        futures = [
+            pool.submit(run_method, spec, seed, budget, train_items, eval_items, output, quiet) for spec, seed in tasks
+        ]
+        return [future.result() for future in futures]
+
+
 def pooled(results: Sequence[NoCResult]) -> NoCResult:
     """One result holding the records of all seeds: its mIoU curve and NoC are the means over the seeds."""
     if len(results) == 1:
@@ -661,7 +706,8 @@ def write_report(
         f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, "
         f"commit {commit} (at the start of the run)",
         f"- machine: {platform.machine()}, {platform.processor() or 'cpu'}, device {args.device}, torch "
-        f"{torch.__version__}, {torch.get_num_threads()} CPU thread(s), Python {platform.python_version()}",
+        f"{torch.__version__}, {args.jobs} job(s) x {torch.get_num_threads()} CPU thread(s), "
+        f"Python {platform.python_version()}",
         f"- data: {data_description}; {num_train} training objects, {num_eval} evaluation objects",
         f"- budget `{args.budget}`: " + ", ".join(f"{k}={v}" for k, v in settings.items()),
         "- every learned method: same training objects, steps, batch, lr, seed(s); classical baselines are "
@@ -702,10 +748,15 @@ def run_comparison(argv: Sequence[str] | None = None) -> dict[str, Any]:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     budget = resolve_budget(args)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}.")
-        torch.set_num_threads(args.threads)
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {args.jobs}.")
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}.")
+    threads = args.threads
+    if threads is None and args.jobs > 1:
+        threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    if threads is not None:
+        torch.set_num_threads(threads)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     if args.pretrained_backbone is not None and not Path(args.pretrained_backbone).is_file():
@@ -727,11 +778,15 @@ def run_comparison(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"methods {args.methods}; seeds {list(budget.seeds)}",
         flush=True,
     )
+    tasks = [
+        (METHODS[key], seed)
+        for key in args.methods
+        for seed in (budget.seeds if METHODS[key].learned else budget.seeds[:1])
+    ]
+    results = run_tasks(tasks, budget, train_items, eval_items, output, options, args.jobs, torch.get_num_threads())
     per_method: dict[str, list[NoCResult]] = {}
-    for key in args.methods:
-        spec = METHODS[key]
-        seeds = budget.seeds if spec.learned else budget.seeds[:1]
-        per_method[key] = [run_method(spec, seed, budget, train_items, eval_items, output, options) for seed in seeds]
+    for (spec, _), result in zip(tasks, results, strict=True):
+        per_method.setdefault(spec.key, []).append(result)
     table = format_comparison_table(per_method)
     plot = plot_miou_curves(
         [pooled(results) for results in per_method.values()],

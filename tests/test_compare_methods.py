@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -148,3 +150,22 @@ def test_any_registered_dataset_given_a_path(compare, tmp_path):
     assert "im4" in result.records[0].object_id
     report = (tmp_path / "out" / "comparison.md").read_text()
     assert "berkeley at" in report and "4 training objects, 1 evaluation objects" in report
+
+
+def test_parallel_jobs_give_the_same_results_as_one_job(tmp_path):
+    """``--jobs 2`` (two spawned worker processes) reproduces the single-process numbers, in the same order."""
+    common = [sys.executable, str(SCRIPT), *SMOKE, "--methods", "afl", "watershed", "--seeds", "0", "1"]
+    for jobs, folder in ((1, "one"), (2, "two")):
+        done = subprocess.run(
+            [*common, "--jobs", str(jobs), "--output", str(tmp_path / folder)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    for name in ("afl_seed0", "afl_seed1", "watershed"):
+        one = json.loads((tmp_path / "one" / "results" / f"{name}.json").read_text())
+        two = json.loads((tmp_path / "two" / "results" / f"{name}.json").read_text())
+        assert [r["ious"] for r in one["records"]] == [r["ious"] for r in two["records"]], name
+    assert "2 job(s) x 1 CPU thread(s)" in (tmp_path / "two" / "comparison.md").read_text()
