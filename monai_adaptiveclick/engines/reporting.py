@@ -83,11 +83,21 @@ def plot_miou_curves(results: Sequence[NoCResult], path: str | Path, title: str 
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    for result in results:
+    many = len(results) > 4  # the legend goes beside the axes instead of over the curves
+    fig, ax = plt.subplots(figsize=(10, 4.5) if many else (6, 4), dpi=100)
+    styles = ("-", "--", "-.", ":")
+    for index, result in enumerate(results):
         miou = result.miou_at_k
         label = f"{result.method} (NoC@90 {_fmt(result.noc.get(0.9, math.nan))})"
-        ax.plot(range(1, len(miou) + 1), miou, marker="o", markersize=3, label=label)
+        ax.plot(
+            range(1, len(miou) + 1),
+            miou,
+            marker="o",
+            markersize=3,
+            linestyle=styles[index // 10 % len(styles)],
+            color=plt.get_cmap("tab10")(index % 10),
+            label=label,
+        )
     for threshold in results[0].iou_thresholds:
         ax.axhline(threshold, color="gray", linestyle=":", linewidth=0.8)
     ax.set_xlabel("number of clicks")
@@ -96,7 +106,10 @@ def plot_miou_curves(results: Sequence[NoCResult], path: str | Path, title: str 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylim(0.0, 1.0)
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    if many:
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
+    else:
+        ax.legend(loc="lower right", fontsize=8)
     ax.set_title(title or "mIoU vs. clicks")
     fig.tight_layout()
     fig.savefig(path)
