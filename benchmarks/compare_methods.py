@@ -361,9 +361,10 @@ def train_method(
     epochs = math.ceil(budget.steps / per_epoch)
     milestone = epochs + 1 if budget.decay_at is None else max(1, round(budget.decay_at * budget.steps / per_epoch))
     overrides: dict[str, Any] = {"image_size": budget.image_size}
-    if spec.head == "deepgrow_unet":
+    backbone = options.pretrained_backbone
+    if spec.head == "deepgrow_unet":  # a U-Net: its own widths, and no ViT for a pretrained backbone
         overrides["features"] = budget.deepgrow_features
-    backbone = options.pretrained_backbone if spec.head != "deepgrow_unet" else None
+        backbone = None
     start = time.perf_counter()
     trained = run_training(
         train_items,
