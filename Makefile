@@ -27,7 +27,7 @@ demo: venv
 	$(PY) -m monai_adaptiveclick demo --output $(OUTPUT)
 
 test: venv
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --doctest-modules monai_adaptiveclick tests
 
 lint: venv
 	$(VENV)/bin/ruff format --check .

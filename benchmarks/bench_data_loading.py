@@ -22,7 +22,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from monai_adaptiveclick.data import get_dataset, training_augmentation
+from monai_adaptiveclick.data import get_dataset
+from monai_adaptiveclick.transforms import training_augmentation
 
 SHAPE = (240, 240, 155)
 SEQUENCES = ("flair", "t1", "t1ce", "t2")
@@ -69,7 +70,7 @@ def main() -> None:
         write_cases(root, args.cases)
         print(f"wrote {args.cases} cases of {SHAPE} x (4 sequences + seg) in {time.perf_counter() - t0:.1f} s")
         rows = []
-        aug = training_augmentation(448, modality="mri").set_random_state(0)
+        aug = training_augmentation(448).set_random_state(0)
         for seqs in (("flair",), SEQUENCES):
             t0 = time.perf_counter()
             get_dataset("brats", root, sequences=seqs)

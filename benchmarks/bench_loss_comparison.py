@@ -30,8 +30,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from monai_adaptiveclick.data.sample import load_sample  # noqa: E402
-from monai_adaptiveclick.engines import evaluate_noc  # noqa: E402
-from monai_adaptiveclick.engines.training import run_training  # noqa: E402
+from monai_adaptiveclick.engines import (
+    evaluate_noc,  # noqa: E402
+    run_training,  # noqa: E402
+)
 from monai_adaptiveclick.inference import Predictor  # noqa: E402
 from monai_adaptiveclick.losses import LOSSES  # noqa: E402
 

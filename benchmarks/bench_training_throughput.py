@@ -3,7 +3,7 @@
 
 Trains the ``small_cpu`` preset on the embedded sample's ``train`` split for a few iterations and reports images
 per second and the share of wall time spent in data loading (waiting for the next batch) and in click simulation
-of ``engines.training.ClickSimulationIteration``, split into its no-gradient model forwards and the rest (error-click
+of ``engines.ClickSimulation``, split into its no-gradient model forwards and the rest (error-click
 sampling with the batched distance transform, click rasterisation). The rest is the gradient step (forward, loss,
 backward, optimizer).
 
@@ -21,12 +21,7 @@ import torch
 from ignite.engine import Events
 
 from monai_adaptiveclick.data.sample import load_sample
-from monai_adaptiveclick.engines.training import (
-    ClickSimulationIteration,
-    create_train_dataset,
-    create_train_loader,
-    create_trainer,
-)
+from monai_adaptiveclick.engines import TrainingSettings, create_train_dataset, create_train_loader, create_trainer
 from monai_adaptiveclick.networks import create_model
 
 __all__ = ["measure_throughput"]
@@ -54,13 +49,14 @@ def measure_throughput(
     torch.manual_seed(seed)
     overrides = {} if image_size is None else {"image_size": image_size}
     model = create_model(preset, in_channels=3, **overrides).to(device)
-    dataset = create_train_dataset(load_sample(split="train"), image_size=model.image_size, in_channels=3, seed=seed)
-    loader = create_train_loader(dataset, batch_size=batch_size, num_workers=num_workers, drop_last=True)
-    iteration = ClickSimulationIteration(max_extra_clicks=max_extra_clicks, seed=seed)
-    epochs = -(-(warmup + iterations) // len(loader))
-    trainer = create_trainer(
-        model, loader, epochs=epochs, device=device, output_dir=None, progress=False, iteration=iteration
+    settings = TrainingSettings.from_recipe(
+        preset=preset, batch_size=batch_size, max_extra_clicks=max_extra_clicks, seed=seed, num_workers=num_workers
     )
+    dataset = create_train_dataset(load_sample(split="train"), model.image_size, 3, settings)
+    loader = create_train_loader(dataset, batch_size=batch_size, num_workers=num_workers, drop_last=True)
+    settings = settings.replace(epochs=-(-(warmup + iterations) // len(loader)))
+    trainer = create_trainer(model, loader, settings, device=device, progress=False)
+    iteration = trainer.click_iteration
     timing = {"data": 0.0, "simulation": 0.0, "start": 0.0, "images": 0}
     marks: dict[str, float] = {}
 
@@ -79,7 +75,7 @@ def measure_throughput(
 
     def iteration_completed(engine) -> None:
         if engine.state.iteration > warmup:
-            timing["images"] += engine.state.output["batch_size"]
+            timing["images"] += int(engine.state.output["image"].shape[0])
         if engine.state.iteration == warmup + iterations:
             timing["end"] = time.perf_counter()
             timing["simulation"] = iteration.simulation_seconds - timing["sim0"]

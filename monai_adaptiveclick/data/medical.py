@@ -21,17 +21,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from .items import (
-    BadInputError,
-    BadInputLog,
-    ObjectDataset,
-    build_object_dataset,
-    check_dir,
-    image_size_2d,
-    load_object_2d,
-    pair_by_stem,
-    read_label_2d,
-)
+from .image_io import image_size_2d, load_object_2d, pair_by_stem, read_label_2d
+from .items import BadInputError, BadInputLog, ObjectDataset, build_object_dataset, check_dir
 
 __all__ = ["label_objects_2d", "load_brats_png", "load_oaizib_png", "load_sstem_png", "paired_2d_dataset"]
 
@@ -147,9 +138,18 @@ def load_brats_png(
         BadInputError: missing folders, an image without a mask, mismatched sizes, unreadable files.
 
     Example:
-        >>> ds = load_brats_png("/data/BraTS")  # doctest: +SKIP
-        >>> ds[0]["label"].shape  # doctest: +SKIP
-        (1, 240, 240)
+        >>> import tempfile
+        >>> from PIL import Image
+        >>> root = Path(tempfile.mkdtemp())
+        >>> for folder in ("image", "annotation"):
+        ...     (root / folder).mkdir()
+        >>> mask = np.zeros((24, 32), np.uint8)
+        >>> mask[4:10, 5:12] = 1
+        >>> Image.fromarray(np.full((24, 32), 128, np.uint8)).save(root / "image" / "slice_000.png")
+        >>> Image.fromarray(mask).save(root / "annotation" / "slice_000.png")
+        >>> ds = load_brats_png(root)
+        >>> ds[0]["label"].shape, int(ds[0]["label"].sum()), round(float(ds[0]["image"].max()), 3)
+        ((1, 24, 32), 42, 0.502)
     """
     root = check_dir(root, "BraTS export folder")
     return _export_dataset(

@@ -27,17 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .items import (
-    IMAGE_EXTENSIONS,
-    BadInputError,
-    BadInputLog,
-    ObjectDataset,
-    build_object_dataset,
-    check_dir,
-    image_size_2d,
-    load_object_2d,
-    pair_by_stem,
-)
+from .image_io import IMAGE_EXTENSIONS, image_size_2d, load_object_2d, pair_by_stem
+from .items import BadInputError, BadInputLog, ObjectDataset, build_object_dataset, check_dir
 from .medical import label_objects_2d, paired_2d_dataset
 
 __all__ = [

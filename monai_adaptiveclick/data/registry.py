@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import medical, natural, volumes
+from . import medical, natural, volume_datasets
 from .items import BadInputError
 
 __all__ = ["get_dataset", "list_datasets", "register_dataset"]
@@ -38,11 +38,11 @@ _REGISTRY: dict[str, Callable[..., Sequence[dict]]] = {
     "brats_png": _needs_root(medical.load_brats_png, "brats_png"),
     "oaizib_png": _needs_root(medical.load_oaizib_png, "oaizib_png"),
     "sstem_png": _needs_root(medical.load_sstem_png, "sstem_png"),
-    "brats": _needs_root(volumes.load_brats, "brats"),
-    "oaizib": _needs_root(volumes.load_oaizib, "oaizib"),
-    "sstem": _needs_root(volumes.load_sstem_stack, "sstem"),
-    "volume": volumes.load_volume_pairs,
-    "dicom": _needs_root(volumes.load_dicom, "dicom"),
+    "brats": _needs_root(volume_datasets.load_brats, "brats"),
+    "oaizib": _needs_root(volume_datasets.load_oaizib, "oaizib"),
+    "sstem": _needs_root(volume_datasets.load_sstem_stack, "sstem"),
+    "volume": volume_datasets.load_volume_pairs,
+    "dicom": _needs_root(volume_datasets.load_dicom, "dicom"),
     "sbd": _needs_root(natural.load_sbd, "sbd"),
     "cocolvis": _needs_root(natural.load_cocolvis, "cocolvis"),
     "grabcut": _needs_root(natural.load_grabcut, "grabcut"),
@@ -88,8 +88,12 @@ def get_dataset(name: str, root: str | Path | None = None, **options: Any) -> Se
         BadInputError: (a ``ValueError``) missing folder or bad input.
 
     Example:
-        >>> ds = get_dataset("brats", "/data/BraTS2021", slices="all", min_area=100)  # doctest: +SKIP
-        >>> item = ds[0]  # doctest: +SKIP
+        >>> items = get_dataset("sample", split="heldout", modality="mri", max_size=64)
+        >>> items[0]["image"].dtype.name, items[0]["label"].shape[0], max(items[0]["image"].shape[1:]) <= 64
+        ('float32', 1, True)
+
+        A BraTS 2021 folder, every slice of the whole tumour of at least 100 pixels:
+        ``get_dataset("brats", "/data/BraTS2021", slices="all", min_area=100)``.
     """
     if name not in _REGISTRY:
         raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(_REGISTRY)}")

@@ -1,6 +1,6 @@
 # Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
 """Engines: click-simulation training (SPEC section 4), NoC evaluation (SPEC section 5), test-time augmentation,
-classical baselines, reports and the demo."""
+classical baselines, reports and the demo. Training settings come from the recipes in ``configs/``."""
 
 from __future__ import annotations
 
@@ -11,43 +11,52 @@ from monai_adaptiveclick.engines.baselines import (
     WatershedPredictor,
     get_baseline,
 )
-from monai_adaptiveclick.engines.evaluation import (
-    PROB_THRESHOLD,
-    NoCResult,
-    ObjectRecord,
-    compute_iou,
-    evaluate_noc,
-    noc_from_ious,
-)
+from monai_adaptiveclick.engines.evaluation import evaluate_noc
+from monai_adaptiveclick.engines.handlers import CHECKPOINT_PREFIX, find_last_checkpoint
+from monai_adaptiveclick.engines.interaction import ClickSimulation, TrainingLoss
+from monai_adaptiveclick.engines.noc_results import NoCResult, ObjectRecord, compute_iou, noc_from_ious
 from monai_adaptiveclick.engines.reporting import display_image, format_table, plot_miou_curves, save_overlay
-from monai_adaptiveclick.engines.training import (
-    ClickSimulationIteration,
+from monai_adaptiveclick.engines.settings import TrainingSettings, list_recipes, load_recipe
+from monai_adaptiveclick.engines.trainer import (
     create_trainer,
-    load_training_items,
     run_training,
     save_deployable_model,
+    train_from_settings,
+)
+from monai_adaptiveclick.engines.training_data import (
+    create_train_dataset,
+    create_train_loader,
+    load_training_items,
+    usable_items,
 )
 from monai_adaptiveclick.engines.tta import FlipTTA, ZoomIn, box_iou, expand_box, object_roi, wrap_predictor
 
 __all__ = [
     "BASELINES",
-    "PROB_THRESHOLD",
+    "CHECKPOINT_PREFIX",
     "ClickSeededPredictor",
-    "ClickSimulationIteration",
+    "ClickSimulation",
     "FlipTTA",
     "NoCResult",
     "ObjectRecord",
     "RandomWalkerPredictor",
+    "TrainingLoss",
+    "TrainingSettings",
     "WatershedPredictor",
     "ZoomIn",
     "box_iou",
     "compute_iou",
+    "create_train_dataset",
+    "create_train_loader",
     "create_trainer",
     "display_image",
     "evaluate_noc",
     "expand_box",
+    "find_last_checkpoint",
     "format_table",
     "get_baseline",
+    "list_recipes",
+    "load_recipe",
     "load_training_items",
     "noc_from_ious",
     "object_roi",
@@ -55,5 +64,7 @@ __all__ = [
     "run_training",
     "save_deployable_model",
     "save_overlay",
+    "train_from_settings",
+    "usable_items",
     "wrap_predictor",
 ]

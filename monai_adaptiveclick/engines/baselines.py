@@ -21,17 +21,14 @@ from __future__ import annotations
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 from monai.utils import look_up_option
 from skimage.filters import sobel
 from skimage.segmentation import random_walker, watershed
 
+from monai_adaptiveclick.inference import Prediction
 from monai_adaptiveclick.transforms import as_clicks, rasterize_clicks
-
-if TYPE_CHECKING:
-    from monai_adaptiveclick.inference import Prediction
 
 __all__ = ["BASELINES", "ClickSeededPredictor", "RandomWalkerPredictor", "WatershedPredictor", "get_baseline"]
 
@@ -107,7 +104,6 @@ class ClickSeededPredictor(ABC):
         Returns:
             ``Prediction(prob [H, W] float32, candidates=[])``.
         """
-        from monai_adaptiveclick.inference import Prediction  # lazy: inference.py imports the networks
 
         normalized = self.normalize(image)
         spatial_size = (normalized.shape[1], normalized.shape[2])
@@ -134,8 +130,11 @@ class RandomWalkerPredictor(ClickSeededPredictor):
         border_background: see :class:`ClickSeededPredictor`.
 
     Example:
-        >>> predictor = RandomWalkerPredictor()
-        >>> prob = predictor(image, [(30, 40, True)]).prob
+        >>> image = np.zeros((1, 64, 64), np.float32)
+        >>> image[0, 20:44, 25:55] = 1.0
+        >>> prob = RandomWalkerPredictor()(image, [(30, 40, True)]).prob
+        >>> bool(prob[30, 40] > 0.49), bool(prob[5, 5] > 0.49)
+        (True, False)
     """
 
     name = "random_walker"
@@ -175,7 +174,11 @@ class WatershedPredictor(ClickSeededPredictor):
         border_background: see :class:`ClickSeededPredictor`.
 
     Example:
-        >>> prob = WatershedPredictor()(image, [(30, 40, True)]).prob
+        >>> image = np.zeros((1, 64, 64), np.float32)
+        >>> image[0, 20:44, 25:55] = 1.0
+        >>> mask = WatershedPredictor()(image, [(30, 40, True)]).prob > 0.5
+        >>> round(float((mask & (image[0] > 0)).sum() / (mask | (image[0] > 0)).sum()), 2)  # IoU with the block
+        0.99
     """
 
     name = "watershed"
@@ -208,6 +211,7 @@ def get_baseline(name: str, **kwargs) -> ClickSeededPredictor:
         kwargs: constructor arguments of the baseline.
 
     Example:
-        >>> predictor = get_baseline("random_walker", beta=300)
+        >>> get_baseline("random_walker", beta=300).beta
+        300
     """
     return look_up_option(name, BASELINES)(**kwargs)

@@ -10,10 +10,8 @@
 3. writes ``report.md`` (NoC / mIoU table and the settings), ``miou_vs_clicks.png``, per-method JSON / CSV and
    overlay PNGs of masks and clicks, and returns the folder.
 
-CPU-budget choices (stated in the report): the network runs at ``image_size`` (128 px by default instead of the
-preset's 256 px, 4x fewer tokens), ``lr`` 1e-4 constant (the paper's 5e-5 with a 2/3-epoch decay assumes an
-MAE-pretrained backbone and 60 epochs), at most one simulated extra click per iteration, and the evaluation uses
-``max_clicks`` clicks without zoom-in / flip on a subset of held-out objects.
+The training settings are the ``demo`` recipe (``configs/demo.json``: the CPU-budget choices and why), stated in the
+report; the evaluation uses ``max_clicks`` clicks without zoom-in / flip on a subset of held-out objects.
 """
 
 from __future__ import annotations
@@ -52,17 +50,13 @@ def run_demo(
     minutes_budget: float = 8.0,
     *,
     device: str = "cpu",
-    preset: str = "small_cpu",
-    image_size: int = 128,
-    batch_size: int = 8,
-    lr: float = 1e-4,
-    max_extra_clicks: int = 1,
+    recipe: str = "demo",
     eval_objects: int | None = 12,
     max_clicks: int = 10,
     baseline: str = "random_walker",
     num_overlays: int = 4,
-    seed: int = 0,
     progress: bool = True,
+    **overrides: Any,
 ) -> dict[str, Any]:
     """Train, evaluate and report on the embedded sample within about ``minutes_budget`` minutes.
 
@@ -71,15 +65,13 @@ def run_demo(
         minutes_budget: total wall-time budget; training gets 80 % of it minus 30 s, at least half of it (the rest:
             set-up and evaluation).
         device: torch device for training and evaluation.
-        preset: model preset trained and evaluated (``small_cpu``; ``tiny`` for quick checks).
-        image_size: network input size of the preset's architecture used here.
-        batch_size, lr, max_extra_clicks: training settings (see the module docstring).
+        recipe: the training recipe (``configs/demo.json``).
         eval_objects: number of held-out objects evaluated (``None``: all).
         max_clicks: click budget per object in the evaluation.
         baseline: classical baseline name (``engines.baselines.get_baseline``).
         num_overlays: overlay PNGs written for the trained model.
-        seed: seeds the initialisation, the augmentation, the click simulation and the subset.
         progress: progress bars.
+        overrides: training settings replacing the recipe's (e.g. ``preset="tiny"``, ``seed=1``).
 
     Returns:
         ``{"output_dir", "report", "model", "results": {method: {"noc85", "noc90", "miou@k": [...]}} ,
@@ -90,7 +82,8 @@ def run_demo(
     """
     from monai_adaptiveclick.data.sample import load_sample
     from monai_adaptiveclick.engines import evaluate_noc, format_table, get_baseline, plot_miou_curves, save_overlay
-    from monai_adaptiveclick.engines.training import run_training
+    from monai_adaptiveclick.engines.settings import TrainingSettings
+    from monai_adaptiveclick.engines.trainer import run_training
     from monai_adaptiveclick.inference import Predictor
     from monai_adaptiveclick.networks import create_model, load_model
 
@@ -99,37 +92,28 @@ def run_demo(
     if max_clicks < 1 or num_overlays < 0:
         raise ValueError(f"max_clicks must be >= 1 and num_overlays >= 0, got {max_clicks}, {num_overlays}.")
     start = time.perf_counter()
+    budget_seconds = minutes_budget * 60.0
+    train_seconds = max(0.5 * budget_seconds, 0.8 * budget_seconds - 30.0)
+    settings = TrainingSettings.from_recipe(recipe, **overrides).replace(max_seconds=train_seconds)
+    preset, seed = settings.preset, settings.seed
+    image_size = settings.model_overrides.get("image_size", "native")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     train_items = load_sample(split="train")
     heldout = _subset(list(load_sample(split="heldout")), eval_objects, seed)
 
-    budget_seconds = minutes_budget * 60.0
-    train_seconds = max(0.5 * budget_seconds, 0.8 * budget_seconds - 30.0)
     print(f"[demo] training {preset}@{image_size}px on {len(train_items)} sample objects for ~{train_seconds:.0f} s")
-    trained = run_training(
-        train_items,
-        output_dir / "training",
-        preset=preset,
-        in_channels=3,
-        epochs=10_000,
-        batch_size=batch_size,
-        lr=lr,
-        lr_milestones=[10_000],
-        max_extra_clicks=max_extra_clicks,
-        device=device,
-        seed=seed,
-        progress=progress,
-        max_seconds=train_seconds,
-        model_overrides={"image_size": image_size},
-    )
+    trained = run_training(train_items, output_dir / "training", settings, device=device, progress=progress)
     train_elapsed = time.perf_counter() - start
     print(
         f"[demo] trained {trained['iterations']} iterations in {train_elapsed:.0f} s; evaluating {len(heldout)} objects"
     )
 
-    torch.manual_seed(seed)
-    untrained = create_model(preset, in_channels=3, image_size=image_size)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        untrained = create_model(
+            preset, in_channels=settings.in_channels, head=settings.head, **dict(settings.model_overrides)
+        )
     predictors = [
         (
             "trained",
@@ -146,7 +130,7 @@ def run_demo(
         if len(overlays) < num_overlays:
             path = overlay_dir / f"{len(overlays):02d}_{record.object_id}.png"
             title = f"{record.object_id}: IoU {record.ious[-1]:.2f} after {len(record.clicks)} clicks"
-            overlays.append(save_overlay(item["image"], item["label"][0] > 0, prob > 0.49, record.clicks, path, title))
+            overlays.append(save_overlay(item["image"], item["label"][0] > 0, prob, record.clicks, path, title))
 
     results = []
     for slug, name, predictor in predictors:
@@ -178,8 +162,8 @@ def run_demo(
         "# monai-adaptiveclick demo\n\n"
         f"Trained the `{preset}` AdaptiveClick architecture (input {image_size} px) on the {len(train_items)} objects "
         f"of the embedded sample's `train` split for {trained['iterations']} iterations "
-        f"({train_elapsed:.0f} s, batch {batch_size}, Adam lr {lr:g}, up to {max_extra_clicks} simulated extra "
-        f"click(s) per iteration, device {device}).\n\n"
+        f"({train_elapsed:.0f} s, recipe `{recipe}`: batch {settings.batch_size}, Adam lr {settings.lr:g}, up to "
+        f"{settings.max_extra_clicks} simulated extra click(s) per iteration, device {device}).\n\n"
         f"Evaluation: NoC protocol (SPEC section 5) on {len(heldout)} held-out objects, up to {max_clicks} clicks, "
         "zoom-in and flip off. NoC values of objects that never reach the threshold count as the click budget.\n\n"
         f"{table}\n\n"

@@ -1,267 +1,31 @@
 # Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
 """Number-of-clicks (NoC) evaluation protocol, SPEC section 5 (SimpleClick v1.0, which produced the paper's numbers).
 
-Per object: ``clicks = []``, ``prev = 0``; for ``k = 1 .. max_clicks``: the clicker
-(:func:`monai_adaptiveclick.transforms.next_click`) places a click on the larger error region of the current
-prediction, the predictor returns a probability map from ``(image, clicks, prev)``, the prediction is
-``prob > 0.49`` and its IoU with the ground truth is recorded; ``prev`` becomes that probability map. The loop stops
-once the IoU reaches the largest threshold (0.90).
+Per object, a :class:`~monai_adaptiveclick.inference.ClickSession` around the (test-time augmented) predictor: for
+``k = 1 .. max_clicks`` the clicker (:func:`monai_adaptiveclick.transforms.next_click`) places a click on the larger
+error region of the current prediction, the session predicts from ``(image, clicks, previous probability map)``
+(zeros at click 1), the prediction is ``prob > protocol.PROB_THRESHOLD`` and its IoU with the ground truth is
+recorded. The loop stops once the IoU reaches the largest threshold (0.90).
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import math
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from monai_adaptiveclick.engines.reporting import format_table, plot_miou_curves
-from monai_adaptiveclick.engines.tta import wrap_predictor
+from monai_adaptiveclick.inference import ClickSession
+from monai_adaptiveclick.protocol import IOU_THRESHOLDS, MAX_CLICKS, PROB_THRESHOLD, is_foreground
 from monai_adaptiveclick.transforms import Click, next_click
 
-__all__ = ["PROB_THRESHOLD", "NoCResult", "ObjectRecord", "compute_iou", "evaluate_noc", "noc_from_ious"]
+from .noc_results import NoCResult, ObjectRecord, compute_iou, noc_from_ious
+from .tta import wrap_predictor
 
-PROB_THRESHOLD = 0.49
-"""Probability threshold of the protocol (SPEC section 5)."""
-
-
-def compute_iou(pred: np.ndarray, gt: np.ndarray, ignore: np.ndarray | None = None) -> float:
-    """IoU of two boolean masks, ignored pixels excluded (they count neither as false negative nor false positive).
-
-    Args:
-        pred: predicted mask ``[H, W]`` (bool).
-        gt: ground-truth mask ``[H, W]`` (bool).
-        ignore: optional ``[H, W]`` bool mask of pixels left out of the IoU.
-
-    Returns:
-        ``|pred & gt| / |pred | gt|`` over the valid pixels; 1.0 when both are empty.
-    """
-    pred = np.asarray(pred, dtype=bool)
-    gt = np.asarray(gt, dtype=bool)
-    if pred.ndim != 2 or pred.shape != gt.shape:
-        raise ValueError(f"pred and gt must be 2-D masks of the same shape, got {pred.shape} and {gt.shape}.")
-    valid = np.ones_like(gt) if ignore is None else ~np.asarray(ignore, dtype=bool)
-    if valid.shape != gt.shape:
-        raise ValueError(f"ignore shape {valid.shape} does not match the mask shape {gt.shape}.")
-    union = np.count_nonzero((pred | gt) & valid)
-    if union == 0:
-        return 1.0
-    return float(np.count_nonzero(pred & gt & valid) / union)
-
-
-def noc_from_ious(ious: Sequence[float], threshold: float, max_clicks: int) -> int:
-    """Number of clicks to reach ``threshold``: the first ``k`` (1-based) with ``ious[k-1] >= threshold``.
-
-    Args:
-        ious: IoU after each click.
-        threshold: target IoU.
-        max_clicks: value returned when the threshold is never reached (SPEC section 5: 20).
-    """
-    for k, iou in enumerate(ious, start=1):
-        if iou >= threshold:
-            return min(k, max_clicks)
-    return max_clicks
-
-
-@dataclass
-class ObjectRecord:
-    """Outcome of the protocol on one object.
-
-    Attributes:
-        object_id: the dataset item's ``object_id``.
-        ious: IoU after each click made (the loop stops at the largest threshold, so it may be shorter than
-            ``max_clicks``).
-        clicks: the clicks made, ``(y, x, is_positive)`` in image pixels.
-        seconds: wall time spent on the object (item loading, clicker, predictor).
-    """
-
-    object_id: str
-    ious: list[float]
-    clicks: list[tuple[int, int, bool]]
-    seconds: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly dictionary."""
-        return {
-            "object_id": self.object_id,
-            "ious": [float(v) for v in self.ious],
-            "clicks": [[int(y), int(x), bool(p)] for y, x, p in self.clicks],
-            "seconds": float(self.seconds),
-        }
-
-
-@dataclass
-class NoCResult:
-    """Result of :func:`evaluate_noc`; every metric is derived from the per-object ``records``.
-
-    Attributes:
-        method: name of the evaluated predictor.
-        max_clicks: click budget per object.
-        iou_thresholds: the NoC thresholds.
-        records: one :class:`ObjectRecord` per evaluated object.
-        total_seconds: wall time of the whole run (clicker, predictor and item loading).
-        skipped_ids: object ids skipped because their ground truth is empty.
-        settings: protocol settings (zoom-in, flip, probability threshold).
-    """
-
-    method: str
-    max_clicks: int
-    iou_thresholds: tuple[float, ...]
-    records: list[ObjectRecord]
-    total_seconds: float
-    skipped_ids: list[str] = field(default_factory=list)
-    settings: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def num_objects(self) -> int:
-        """Number of evaluated (not skipped) objects."""
-        return len(self.records)
-
-    @property
-    def skipped(self) -> int:
-        """Number of objects skipped for an empty ground truth."""
-        return len(self.skipped_ids)
-
-    @property
-    def total_clicks(self) -> int:
-        """Number of clicks made over all objects."""
-        return sum(len(r.ious) for r in self.records)
-
-    def nocs(self, threshold: float) -> list[int]:
-        """Per-object NoC at ``threshold``."""
-        return [noc_from_ious(r.ious, threshold, self.max_clicks) for r in self.records]
-
-    @property
-    def noc(self) -> dict[float, float]:
-        """Mean NoC per threshold (NaN without objects)."""
-        return {t: float(np.mean(self.nocs(t))) if self.records else math.nan for t in self.iou_thresholds}
-
-    @property
-    def failures(self) -> dict[float, int]:
-        """Objects whose NoC is ``>= max_clicks`` per threshold (SPEC section 5, "failures (>= 20)").
-
-        As in the SimpleClick v1.0 code this includes an object that reaches the threshold exactly at the last
-        click, besides those that never reach it.
-        """
-        return {t: int(sum(n >= self.max_clicks for n in self.nocs(t))) for t in self.iou_thresholds}
-
-    @property
-    def miou_at_k(self) -> list[float]:
-        """Mean IoU after ``k`` clicks for ``k = 1 .. max_clicks``.
-
-        An object whose loop stopped early (IoU reached the largest threshold) carries its last IoU forward, the
-        common practice for mIoU-vs-clicks curves.
-        """
-        if not self.records:
-            return [math.nan] * self.max_clicks
-        table = np.array([r.ious + [r.ious[-1]] * (self.max_clicks - len(r.ious)) for r in self.records])
-        return [float(v) for v in table.mean(axis=0)]
-
-    @property
-    def spc(self) -> float:
-        """Seconds per click: total wall time / total clicks (NaN without clicks)."""
-        return self.total_seconds / self.total_clicks if self.total_clicks else math.nan
-
-    def summary(self) -> dict[str, Any]:
-        """Aggregate metrics as a JSON-friendly dictionary (thresholds as strings such as ``"0.85"``)."""
-        return {
-            "method": self.method,
-            "objects": self.num_objects,
-            "skipped": self.skipped,
-            "max_clicks": self.max_clicks,
-            "noc": {f"{t:.2f}": v for t, v in self.noc.items()},
-            "failures": {f"{t:.2f}": v for t, v in self.failures.items()},
-            "miou_at_k": self.miou_at_k,
-            "spc": self.spc,
-            "total_clicks": self.total_clicks,
-            "total_seconds": self.total_seconds,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        """Summary, settings and per-object records."""
-        return {
-            "summary": self.summary(),
-            "iou_thresholds": list(self.iou_thresholds),
-            "settings": dict(self.settings),
-            "skipped_ids": list(self.skipped_ids),
-            "records": [r.to_dict() for r in self.records],
-        }
-
-    def to_json(self, path: str | Path) -> Path:
-        """Write :meth:`to_dict` as JSON (NaN written as ``null``); returns the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(_nan_to_none(self.to_dict()), indent=2))
-        return path
-
-    @classmethod
-    def from_json(cls, path: str | Path) -> NoCResult:
-        """Rebuild a result written by :meth:`to_json`."""
-        data = json.loads(Path(path).read_text())
-        return cls(
-            method=data["summary"]["method"],
-            max_clicks=int(data["summary"]["max_clicks"]),
-            iou_thresholds=tuple(float(t) for t in data["iou_thresholds"]),
-            records=[
-                ObjectRecord(r["object_id"], list(r["ious"]), [tuple(c) for c in r["clicks"]], r["seconds"])
-                for r in data["records"]
-            ],
-            total_seconds=float(data["summary"]["total_seconds"]),
-            skipped_ids=list(data["skipped_ids"]),
-            settings=dict(data["settings"]),
-        )
-
-    def to_csv(self, path: str | Path) -> Path:
-        """Write one row per object: id, NoC per threshold, clicks made, final IoU, per-click IoUs and clicks."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        nocs = {t: self.nocs(t) for t in self.iou_thresholds}
-        with path.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(
-                ["object_id"]
-                + [f"noc{round(t * 100)}" for t in self.iou_thresholds]
-                + ["num_clicks", "final_iou", "seconds", "ious", "clicks"]
-            )
-            for i, record in enumerate(self.records):
-                writer.writerow(
-                    [record.object_id]
-                    + [nocs[t][i] for t in self.iou_thresholds]
-                    + [
-                        len(record.ious),
-                        f"{record.ious[-1]:.6f}",
-                        f"{record.seconds:.4f}",
-                        ";".join(f"{v:.6f}" for v in record.ious),
-                        ";".join(f"{y} {x} {'+' if p else '-'}" for y, x, p in record.clicks),
-                    ]
-                )
-        return path
-
-    def plot(self, path: str | Path) -> Path:
-        """Write the mIoU-vs-clicks PNG of this result (see :func:`~.reporting.plot_miou_curves`)."""
-        return plot_miou_curves([self], path)
-
-    def table(self) -> str:
-        """Markdown table row of this result (see :func:`~.reporting.format_table`)."""
-        return format_table([self])
-
-
-def _nan_to_none(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _nan_to_none(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_nan_to_none(v) for v in value]
-    return value
+__all__ = ["evaluate_noc"]
 
 
 def _unpack_item(item: Mapping, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str]:
@@ -314,8 +78,8 @@ def _clickable_error(pred: np.ndarray, gt: np.ndarray, clicks: Sequence[Click]) 
 def evaluate_noc(
     predictor: Callable[..., Any],
     items: Sequence[Mapping],
-    max_clicks: int = 20,
-    iou_thresholds: Sequence[float] = (0.85, 0.90),
+    max_clicks: int = MAX_CLICKS,
+    iou_thresholds: Sequence[float] = IOU_THRESHOLDS,
     zoom_in: bool = True,
     flip: bool = True,
     progress: bool = True,
@@ -349,9 +113,13 @@ def evaluate_noc(
         A :class:`NoCResult` with ``noc``, ``failures``, ``miou_at_k``, ``spc`` and the per-object ``records``.
 
     Example:
-        >>> from monai_adaptiveclick.engines import evaluate_noc, get_baseline
-        >>> result = evaluate_noc(get_baseline("random_walker"), items, max_clicks=5)
-        >>> print(result.table())
+        >>> from monai_adaptiveclick.engines import get_baseline
+        >>> image = np.zeros((1, 32, 32), np.float32)
+        >>> image[0, 8:24, 8:24] = 1.0
+        >>> item = {"image": image, "label": (image > 0).astype(np.uint8), "object_id": "square"}
+        >>> result = evaluate_noc(get_baseline("watershed"), [item], max_clicks=5, progress=False)
+        >>> result.num_objects, len(result.miou_at_k)
+        (1, 5)
     """
     if not callable(predictor):
         raise ValueError(f"predictor must be callable, got {type(predictor).__name__}.")
@@ -377,21 +145,21 @@ def evaluate_noc(
             warnings.warn(f"object {object_id!r} has an empty ground truth; skipped.", stacklevel=2)
             skipped_ids.append(object_id)
             continue
-        clicks: list[Click] = []
+        session = ClickSession(wrapped, image)
         prob = np.zeros(gt.shape, dtype=np.float32)
         pred = np.zeros(gt.shape, dtype=bool)
         ious: list[float] = []
         for _ in range(max_clicks):
             clicker_pred = pred if ignore is None else np.where(ignore, gt, pred)
-            if not _clickable_error(clicker_pred, gt, clicks):
+            if not _clickable_error(clicker_pred, gt, session.clicks):
                 break
-            y, x, positive = next_click(clicker_pred, gt, clicks)
-            clicks.append(Click(int(y), int(x), bool(positive)))
-            prob = _prob_of(wrapped(image, list(clicks), prob), gt.shape, object_id)
-            pred = prob > PROB_THRESHOLD
+            y, x, positive = next_click(clicker_pred, gt, session.clicks)
+            prob = _prob_of(session.add_click(Click(int(y), int(x), bool(positive))), gt.shape, object_id)
+            pred = is_foreground(prob)
             ious.append(compute_iou(pred, gt, ignore))
             if ious[-1] >= stop_iou:
                 break
+        clicks = session.clicks
         record = ObjectRecord(
             object_id=object_id,
             ious=ious,

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from monai_adaptiveclick.protocol import is_foreground
+
 if TYPE_CHECKING:
-    from monai_adaptiveclick.engines.evaluation import NoCResult
+    from monai_adaptiveclick.engines.noc_results import NoCResult
 
 __all__ = ["display_image", "format_table", "plot_miou_curves", "save_overlay"]
 
@@ -151,7 +153,7 @@ def save_overlay(
     Args:
         image: ``[C, H, W]`` image.
         gt: ``[H, W]`` (or ``[1, H, W]``) ground-truth mask.
-        pred: ``[H, W]`` predicted mask (bool) or probability map (thresholded at 0.49).
+        pred: ``[H, W]`` predicted mask (bool) or probability map (thresholded with ``protocol.is_foreground``).
         clicks: ``(y, x, is_positive)`` clicks.
         path: output PNG path.
         title: optional title.
@@ -170,7 +172,7 @@ def save_overlay(
     pred = np.asarray(pred)
     if pred.shape != gt.shape:
         raise ValueError(f"pred shape {pred.shape} does not match the image size {gt.shape}.")
-    pred = pred > 0.49 if pred.dtype != bool else pred
+    pred = is_foreground(pred) if pred.dtype != bool else pred
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     height, width = gt.shape

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from monai_adaptiveclick.inference import Prediction
+from monai_adaptiveclick.protocol import ZOOM_IN_THRESHOLD
 from monai_adaptiveclick.transforms import Click, as_clicks
-
-if TYPE_CHECKING:
-    from monai_adaptiveclick.inference import Prediction
 
 __all__ = ["Box", "FlipTTA", "ZoomIn", "box_iou", "expand_box", "object_roi", "wrap_predictor"]
 
@@ -96,7 +94,7 @@ def box_iou(a: Box, b: Box) -> float:
 def object_roi(
     prev_mask: np.ndarray,
     clicks: Sequence[Click],
-    prob_threshold: float = 0.5,
+    prob_threshold: float = ZOOM_IN_THRESHOLD,
     expansion: float = 1.4,
     min_size: int = 200,
 ) -> Box | None:
@@ -149,8 +147,14 @@ class ZoomIn:
         skip_clicks: number of first clicks evaluated on the whole image.
 
     Example:
-        >>> zoomed = ZoomIn(predictor)
-        >>> out = zoomed(image, [(40, 50, True), (60, 52, False)], prev_mask=previous.prob)
+        >>> from monai_adaptiveclick.engines import get_baseline
+        >>> image = np.zeros((1, 300, 300), np.float32)
+        >>> image[0, 40:80, 40:90] = 1.0
+        >>> zoomed = ZoomIn(get_baseline("watershed"))
+        >>> previous = zoomed(image, [(60, 60, True)])
+        >>> out = zoomed(image, [(60, 60, True), (150, 150, False)], prev_mask=previous.prob)
+        >>> out.prob.shape, zoomed.roi is not None
+        ((300, 300), True)
     """
 
     def __init__(
@@ -159,7 +163,7 @@ class ZoomIn:
         expansion: float = 1.4,
         min_crop_size: int = 200,
         recompute_iou: float = 0.5,
-        prob_threshold: float = 0.5,
+        prob_threshold: float = ZOOM_IN_THRESHOLD,
         skip_clicks: int = 1,
     ) -> None:
         if not callable(predictor):
@@ -204,7 +208,6 @@ class ZoomIn:
 
     def __call__(self, image: np.ndarray, clicks: Sequence, prev_mask: np.ndarray | None = None) -> Prediction:
         """Predict with zoom-in; arguments and result as the *Predictor* contract (full image size)."""
-        from monai_adaptiveclick.inference import Prediction  # lazy: inference.py imports the networks
 
         spatial_size = _check_image(image)
         clicks = _as_clicks(clicks, spatial_size)
@@ -238,7 +241,12 @@ class FlipTTA:
         eps: probability clipping for the logit.
 
     Example:
-        >>> out = FlipTTA(predictor)(image, [(10, 12, True)])
+        >>> from monai_adaptiveclick.engines import get_baseline
+        >>> image = np.zeros((1, 32, 32), np.float32)
+        >>> image[0, 5:20, 8:16] = 1.0
+        >>> out = FlipTTA(get_baseline("watershed"))(image, [(10, 12, True)])
+        >>> bool(out.prob[10, 12] > 0.49), bool(out.prob[25, 25] > 0.49)
+        (True, False)
     """
 
     def __init__(self, predictor: PredictorFn, eps: float = 1e-6) -> None:
@@ -251,7 +259,6 @@ class FlipTTA:
 
     def __call__(self, image: np.ndarray, clicks: Sequence, prev_mask: np.ndarray | None = None) -> Prediction:
         """Predict with flip averaging; arguments and result as the *Predictor* contract."""
-        from monai_adaptiveclick.inference import Prediction  # lazy: inference.py imports the networks
 
         spatial_size = _check_image(image)
         clicks = _as_clicks(clicks, spatial_size)

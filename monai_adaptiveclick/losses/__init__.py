@@ -25,6 +25,13 @@ from monai_adaptiveclick.losses.criterion import (
     MaskFixedCriterion,
     build_criterion,
     downsample_target,
+    downsample_valid,
+)
+from monai_adaptiveclick.losses.masking import (
+    flatten_valid_mask,
+    valid_pixel_count,
+    valid_pixel_mean,
+    valid_pixel_sum,
 )
 from monai_adaptiveclick.losses.matcher import HungarianMatcher
 from monai_adaptiveclick.losses.registry import LOSSES, get_loss
@@ -47,6 +54,11 @@ __all__ = [
     "MaskFixedCriterion",
     "build_criterion",
     "downsample_target",
+    "downsample_valid",
+    "flatten_valid_mask",
+    "valid_pixel_count",
+    "valid_pixel_mean",
+    "valid_pixel_sum",
     "HungarianMatcher",
     "LOSSES",
     "get_loss",

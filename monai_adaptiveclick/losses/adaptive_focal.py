@@ -16,7 +16,21 @@ import torch.nn.functional as F
 from monai.utils import look_up_option
 from torch import nn
 
-__all__ = ["REDUCTIONS", "PerMaskLoss", "flatten_mask_pair", "focal_terms", "adaptive_focal_loss", "AdaptiveFocalLoss"]
+from monai_adaptiveclick.losses.masking import (
+    flatten_valid_mask,
+    valid_pixel_count,
+    valid_pixel_mean,
+    valid_pixel_sum,
+)
+
+__all__ = [
+    "REDUCTIONS",
+    "PerMaskLoss",
+    "flatten_mask_pair",
+    "focal_terms",
+    "adaptive_focal_loss",
+    "AdaptiveFocalLoss",
+]
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -109,17 +123,23 @@ def adaptive_focal_loss(
     ada: bool = True,
     agr: bool = True,
     eps: float = 1e-12,
+    valid: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per-mask adaptive focal loss on already validated ``[..., P]`` tensors (paper eq. 8-9, 19-20).
 
-    For each mask (the last dimension holds its ``P`` pixels):
+    For each mask (the last dimension holds its ``P`` pixels; with ``valid``, only its ``P_v = sum_i v_i`` valid
+    pixels take part and every sum / mean below runs over them):
 
-    - ADA (eq. 8-9): ``gamma_a = 1 - mean(p_t over foreground pixels t > 0.5)``, detached; ``gamma_a = 1`` when
-      the mask has no foreground pixel; ``gamma_d = gamma + gamma_a`` (``gamma_d = gamma`` with ``ada=False``).
+    - ADA (eq. 8-9): ``gamma_a = 1 - mean(p_t over valid foreground pixels t > 0.5)``, detached; ``gamma_a = 1``
+      when the mask has no valid foreground pixel; ``gamma_d = gamma + gamma_a`` (``gamma`` with ``ada=False``).
     - ``beta_i = (1 - p_t,i) ** gamma_d`` (carries gradient).
-    - AGR (eq. 19): ``mu = P / ((1 + delta * gamma_d) * sum_i beta_i)``, detached, the denominator clamped to at
-      least ``eps``; ``mu = 1`` with ``agr=False``.
-    - eq. 20: ``l_i = -mu * beta_i * log(p_t,i) + alpha * (1 - p_t,i) ** (gamma_d + 1)``, averaged over pixels.
+    - AGR (eq. 19): ``mu = P_v / ((1 + delta * gamma_d) * sum_i beta_i)``, detached, the denominator clamped to
+      at least ``eps``; ``mu = 1`` with ``agr=False``.
+    - eq. 20: ``l_i = -mu * beta_i * log(p_t,i) + alpha * (1 - p_t,i) ** (gamma_d + 1)``, averaged over the
+      (valid) pixels.
+
+    This is exactly the loss of the mask restricted to its valid pixels, as if the ignored pixels did not exist;
+    a mask without valid pixels gets 0 and no gradient.
 
     Args:
         logits: float tensor ``[..., P]``.
@@ -130,14 +150,24 @@ def adaptive_focal_loss(
         ada: use the adaptive difficulty adjustment.
         agr: use the adaptive gradient representation.
         eps: lower bound of the AGR denominator.
+        valid: ``None`` (all pixels valid) or a ``{0, 1}`` tensor ``[..., P]`` of the logits' dtype
+            (see :func:`flatten_valid_mask`).
 
     Returns:
-        tensor ``[...]``: the loss of each mask (mean over its pixels).
+        tensor ``[...]``: the loss of each mask (mean over its valid pixels).
+
+    Example:
+        >>> x, t = torch.tensor([[2.0, -1.0, 0.5]]), torch.tensor([[1.0, 0.0, 1.0]])
+        >>> full = adaptive_focal_loss(x[:, :2], t[:, :2])
+        >>> torch.allclose(adaptive_focal_loss(x, t, valid=torch.tensor([[1.0, 1.0, 0.0]])), full)
+        True
     """
     neg_log_pt, log_one_minus_pt = focal_terms(logits, target)
     if ada:
         with torch.no_grad():
             foreground = target > 0.5
+            if valid is not None:
+                foreground = foreground & (valid > 0)
             p_t = -torch.expm1(log_one_minus_pt)
             n_foreground = foreground.sum(dim=-1, keepdim=True)
             fg_pt_sum = torch.where(foreground, p_t, torch.zeros_like(p_t)).sum(dim=-1, keepdim=True)
@@ -151,21 +181,27 @@ def adaptive_focal_loss(
     beta = torch.exp(gamma_d * log_one_minus_pt)
     if agr:
         with torch.no_grad():
-            denominator = (1.0 + delta * gamma_d) * beta.sum(dim=-1, keepdim=True)
-            mu = logits.shape[-1] / denominator.clamp_min(eps)
+            denominator = (1.0 + delta * gamma_d) * valid_pixel_sum(beta, valid, keepdim=True)
+            mu = valid_pixel_count(logits, valid, keepdim=True) / denominator.clamp_min(eps)
         focal = mu * beta * neg_log_pt
     else:
         focal = beta * neg_log_pt
     loss = focal + alpha * torch.exp((gamma_d + 1.0) * log_one_minus_pt)
-    return loss.mean(dim=-1)
+    return valid_pixel_mean(loss, valid)
 
 
 class PerMaskLoss(nn.Module, ABC):
     """Base class of the binary mask losses of this package: one value per mask, then a reduction.
 
     Subclasses implement :meth:`per_mask` on validated ``[N, P]`` tensors; :meth:`forward` validates and flattens
-    the inputs (:func:`flatten_mask_pair`) and reduces the per-mask values: ``"mean"`` over masks (0 for an empty
-    batch), ``"sum"``, or ``"none"`` (a ``[N]`` tensor).
+    the inputs (:func:`flatten_mask_pair`, :func:`flatten_valid_mask`) and reduces the per-mask values:
+    ``"mean"`` over masks (0 for an empty batch), ``"sum"``, or ``"none"`` (a ``[N]`` tensor).
+
+    Ignored pixels: with a ``valid`` mask, the loss of each mask is defined as the loss computed on that mask's
+    valid pixels only, as if the ignored pixels did not exist: every pixel mean, sum and normaliser of the loss
+    (and AFL's adaptive statistics ADA and AGR, paper eq. 8-9 and 19) runs over the valid pixels. Ignored pixels
+    get exactly zero gradient. A mask with no valid pixel contributes 0 (no NaN, zero gradient) and still counts
+    as one mask in the ``"mean"`` reduction, so ``"mean"`` is always ``"sum" / N``.
 
     Args:
         reduction: one of ``"mean"``, ``"sum"``, ``"none"``.
@@ -176,29 +212,73 @@ class PerMaskLoss(nn.Module, ABC):
         self.reduction = look_up_option(reduction, REDUCTIONS)
 
     @abstractmethod
-    def per_mask(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def per_mask(self, logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
         """Loss of each mask.
 
         Args:
             logits: float tensor ``[N, P]``.
             target: tensor ``[N, P]`` of the same dtype with values in ``[0, 1]``.
+            valid: ``None`` (all pixels valid) or a ``{0, 1}`` tensor ``[N, P]`` of the same dtype; the loss of a
+                mask is then its loss on the valid pixels only (see the class docstring).
 
         Returns:
             tensor ``[N]``.
         """
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def per_mask_values(
+        self, logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """:meth:`per_mask` with the guarantee that a mask without valid pixels gives exactly 0.
+
+        The logits and target of ignored pixels are replaced by 0 before :meth:`per_mask` sees them, so any value
+        there (even ``inf`` / NaN) changes neither the loss nor the gradient of the other pixels, and the gradient
+        with respect to ignored logits is exactly 0.
+
+        Args:
+            logits: float tensor ``[N, P]`` (validated, e.g. by :func:`flatten_mask_pair`).
+            target: tensor ``[N, P]`` of the same dtype with values in ``[0, 1]``.
+            valid: ``None`` or a ``{0, 1}`` tensor ``[N, P]`` of the same dtype (see :func:`flatten_valid_mask`).
+
+        Returns:
+            tensor ``[N]``.
+        """
+        if valid is None:
+            return self.per_mask(logits, target)
+        keep = valid > 0
+        logits = torch.where(keep, logits, logits.new_zeros(()))
+        target = torch.where(keep, target, target.new_zeros(()))
+        values = self.per_mask(logits, target, valid)
+        return torch.where(keep.any(dim=-1), values, values.new_zeros(()))
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
         """Compute the loss.
 
         Args:
             logits: mask logits ``[B, 1, H, W]``, ``[N, H, W]`` or ``[N, HW]`` (first dimension = masks).
             target: same shape, values in ``[0, 1]``.
+            valid: optional mask of the same shape, bool or with values in ``{0, 1}``: 1 / True for pixels whose
+                label is known, 0 / False for ignored ones. ``None`` (default) means every pixel is valid. The
+                loss of each mask is then computed on its valid pixels only (see the class docstring).
 
         Returns:
             a scalar for ``"mean"`` / ``"sum"``, the ``[N]`` per-mask values for ``"none"``.
+
+        Raises:
+            ValueError: bad logits / target (see :func:`flatten_mask_pair`) or valid mask
+                (see :func:`flatten_valid_mask`).
+
+        Example:
+            >>> loss = AdaptiveFocalLoss()
+            >>> logits, target = torch.tensor([[3.0, -2.0, 9.0]]), torch.tensor([[1.0, 0.0, 0.0]])
+            >>> with_ignore = loss(logits, target, torch.tensor([[True, True, False]]))
+            >>> bool(torch.isclose(with_ignore, loss(logits[:, :2], target[:, :2])))  # as if pixel 2 did not exist
+            True
+            >>> loss(logits, target, torch.zeros(1, 3, dtype=torch.bool))
+            tensor(0.)
         """
         flat_logits, flat_target = flatten_mask_pair(logits, target)
-        values = self.per_mask(flat_logits, flat_target)
+        flat_valid = flatten_valid_mask(valid, logits.shape, flat_logits.dtype)
+        values = self.per_mask_values(flat_logits, flat_target, flat_valid)
         if self.reduction == "none":
             return values
         total = values.sum()
@@ -212,7 +292,8 @@ class AdaptiveFocalLoss(PerMaskLoss):
     adaptive ``gamma_d = gamma + gamma_a`` (ADA, ``gamma_a`` from the mean foreground ``p_t``, detached; 1 for a
     mask without foreground) and the detached AGR factor ``mu = P / ((1 + delta * gamma_d) * sum_i beta_i)``.
     The loss is averaged over the pixels of each mask, then reduced over masks. Unlike the authors' code there
-    is no constant 0.5 balance factor (the paper has none).
+    is no constant 0.5 balance factor (the paper has none). With a ``valid`` mask (``loss(logits, target, valid)``)
+    ``P``, the pixel mean and the ADA / AGR statistics run over the valid pixels only (see :class:`PerMaskLoss`).
 
     Exact special cases: ``ada=False, agr=False, alpha=0`` is the focal loss without alpha-balancing;
     additionally ``gamma=0`` is BCE; ``ada=False, agr=True, delta=0, alpha=0`` is the normalized focal loss;
@@ -232,6 +313,8 @@ class AdaptiveFocalLoss(PerMaskLoss):
         >>> logits = torch.randn(2, 1, 64, 64, requires_grad=True)
         >>> target = (torch.rand(2, 1, 64, 64) > 0.7).float()
         >>> loss(logits, target).backward()
+        >>> valid = torch.rand(2, 1, 64, 64) > 0.1  # ~10% of the pixels have an unknown label
+        >>> loss(logits, target, valid).backward()
     """
 
     def __init__(
@@ -260,8 +343,8 @@ class AdaptiveFocalLoss(PerMaskLoss):
         self.agr = bool(agr)
         self.eps = float(eps)
 
-    def per_mask(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """AFL of each mask of validated ``[N, P]`` tensors, shape ``[N]``."""
+    def per_mask(self, logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """AFL of each mask of validated ``[N, P]`` tensors (on its valid pixels), shape ``[N]``."""
         return adaptive_focal_loss(
             logits,
             target,
@@ -271,4 +354,5 @@ class AdaptiveFocalLoss(PerMaskLoss):
             ada=self.ada,
             agr=self.agr,
             eps=self.eps,
+            valid=valid,
         )

@@ -4,7 +4,9 @@
 Settings follow SPEC section 2: BCE, WBCE (positive weight 3), Balanced CE (positive / negative weights 3 / 1),
 Soft IoU, FL (gamma 2, balance 0.5), NFL (gamma 2, balance 0.5), PL (gamma 2, balance 0.5, alpha 1) and MONAI's
 Dice loss. Every loss takes mask logits, works per mask (mean over the pixels of each mask) and reduces over masks
-like :class:`~monai_adaptiveclick.losses.adaptive_focal.PerMaskLoss`.
+like :class:`~monai_adaptiveclick.losses.adaptive_focal.PerMaskLoss`. Every loss accepts an optional ``valid`` mask
+(``loss(logits, target, valid)``); the loss of a mask is then the loss on its valid pixels only, as if the ignored
+pixels did not exist: the pixel means, sums and normalisers below all run over the valid pixels.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch.nn.functional as F
 from monai.losses import DiceLoss
 
 from monai_adaptiveclick.losses.adaptive_focal import PerMaskLoss, focal_terms
+from monai_adaptiveclick.losses.masking import valid_pixel_count, valid_pixel_mean, valid_pixel_sum
 
 __all__ = [
     "BinaryCrossEntropyLoss",
@@ -68,11 +71,14 @@ class BinaryCrossEntropyLoss(PerMaskLoss):
     Example:
         >>> BinaryCrossEntropyLoss()(torch.zeros(2, 1, 8, 8), torch.ones(2, 1, 8, 8))
         tensor(0.6931)
+        >>> valid = torch.tensor([[True, False]])  # the second pixel (logit 50, target 0) is ignored
+        >>> BinaryCrossEntropyLoss()(torch.tensor([[0.0, 50.0]]), torch.tensor([[1.0, 0.0]]), valid)
+        tensor(0.6931)
     """
 
-    def per_mask(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """BCE of each mask, ``[N]``."""
-        return F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(dim=-1)
+    def per_mask(self, logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """BCE of each mask (mean over its valid pixels), ``[N]``."""
+        return valid_pixel_mean(F.binary_cross_entropy_with_logits(logits, target, reduction="none"), valid)
 
 
 class WeightedBCELoss(PerMaskLoss):
@@ -94,18 +100,19 @@ class WeightedBCELoss(PerMaskLoss):
         super().__init__(reduction=reduction)
         self.pos_weight = _check_positive("pos_weight", pos_weight)
 
-    def per_mask(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """WBCE of each mask, ``[N]``."""
+    def per_mask(self, logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """WBCE of each mask (mean over its valid pixels), ``[N]``."""
         pos_weight = torch.tensor(self.pos_weight, dtype=logits.dtype, device=logits.device)
         loss = F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight, reduction="none")
-        return loss.mean(dim=-1)
+        return valid_pixel_mean(loss, valid)
 
 
 class BalancedCrossEntropyLoss(PerMaskLoss):
     """Class-balanced cross-entropy (Table VI "Balanced CE", Xie and Tu, ICCV 2015) with fixed class weights.
 
     ``w_i = pos_weight * t_i + neg_weight * (1 - t_i)`` and the loss of a mask is the weighted average
-    ``sum_i w_i * bce_i / sum_i w_i`` (normalised by the weights, which distinguishes it from WBCE).
+    ``sum_i w_i * bce_i / sum_i w_i`` (normalised by the weights, which distinguishes it from WBCE); with a
+    ``valid`` mask both sums run over the valid pixels.
 
     Args:
         pos_weight: weight of foreground pixels. Default 3 (SPEC section 2).
@@ -122,11 +129,14 @@ class BalancedCrossEntropyLoss(PerMaskLoss):
         self.pos_weight = _check_positive("pos_weight", pos_weight)
         self.neg_weight = _check_positive("neg_weight", neg_weight)
 
-    def per_mask(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Balanced CE of each mask, ``[N]``."""
+    def per_mask(self, logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """Balanced CE of each mask (weighted mean over its valid pixels), ``[N]``."""
         weight = self.pos_weight * target + self.neg_weight * (1.0 - target)
         bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-        return (weight * bce).sum(dim=-1) / weight.sum(dim=-1)
+        denominator = valid_pixel_sum(weight, valid)
+        if valid is not None:  # no valid pixel: numerator 0, denominator 0 -> 0 / 1
+            denominator = torch.where(denominator > 0, denominator, torch.ones_like(denominator))
+        return valid_pixel_sum(weight * bce, valid) / denominator
 
 
 class SoftIoULoss(PerMaskLoss):
@@ -134,6 +144,7 @@ class SoftIoULoss(PerMaskLoss):
 
     ``1 - (sum p t + smooth) / (sum (p + t - p t) + smooth)`` with ``p = sigmoid(logits)``; ``smooth`` keeps an
     empty target with an empty prediction at loss 0 and gives an empty target a gradient towards background.
+    With a ``valid`` mask the sums run over the valid pixels.
 
     Args:
         smooth: smoothing constant (> 0). Default 1e-5.
@@ -148,11 +159,11 @@ class SoftIoULoss(PerMaskLoss):
         super().__init__(reduction=reduction)
         self.smooth = _check_positive("smooth", smooth)
 
-    def per_mask(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Soft IoU loss of each mask, ``[N]``."""
+    def per_mask(self, logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """Soft IoU loss of each mask (sums over its valid pixels), ``[N]``."""
         prob = torch.sigmoid(logits)
-        intersection = (prob * target).sum(dim=-1)
-        union = (prob + target - prob * target).sum(dim=-1)
+        intersection = valid_pixel_sum(prob * target, valid)
+        union = valid_pixel_sum(prob + target - prob * target, valid)
         return 1.0 - (intersection + self.smooth) / (union + self.smooth)
 
 
@@ -178,18 +189,19 @@ class SigmoidFocalLoss(PerMaskLoss):
         self.gamma = _check_gamma(gamma)
         self.balance = _check_balance(balance)
 
-    def per_mask(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Focal loss of each mask, ``[N]``."""
+    def per_mask(self, logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """Focal loss of each mask (mean over its valid pixels), ``[N]``."""
         neg_log_pt, log_one_minus_pt = focal_terms(logits, target)
         modulator = torch.exp(self.gamma * log_one_minus_pt)
-        return (_balance_weight(target, self.balance) * modulator * neg_log_pt).mean(dim=-1)
+        return valid_pixel_mean(_balance_weight(target, self.balance) * modulator * neg_log_pt, valid)
 
 
 class NormalizedFocalLoss(PerMaskLoss):
     """Normalized focal loss (Table VI "NFL", Sofiiuk et al. ICCV 2019) with alpha-balancing.
 
     ``l_i = -w_i * mu * (1 - p_t,i) ** gamma * log(p_t,i)`` with the detached per-mask normaliser
-    ``mu = P / sum_j (1 - p_t,j) ** gamma`` (denominator clamped to at least ``eps``); mean over pixels.
+    ``mu = P / sum_j (1 - p_t,j) ** gamma`` (denominator clamped to at least ``eps``); mean over pixels. With a
+    ``valid`` mask, ``P``, the sum of ``mu`` and the mean run over the valid pixels only.
 
     Args:
         gamma: focusing parameter (>= 0). Default 2.
@@ -211,13 +223,14 @@ class NormalizedFocalLoss(PerMaskLoss):
         self.balance = _check_balance(balance)
         self.eps = _check_positive("eps", eps)
 
-    def per_mask(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """NFL of each mask, ``[N]``."""
+    def per_mask(self, logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """NFL of each mask (normaliser and mean over its valid pixels), ``[N]``."""
         neg_log_pt, log_one_minus_pt = focal_terms(logits, target)
         modulator = torch.exp(self.gamma * log_one_minus_pt)
         with torch.no_grad():
-            mu = logits.shape[-1] / modulator.sum(dim=-1, keepdim=True).clamp_min(self.eps)
-        return (_balance_weight(target, self.balance) * mu * modulator * neg_log_pt).mean(dim=-1)
+            denominator = valid_pixel_sum(modulator, valid, keepdim=True).clamp_min(self.eps)
+            mu = valid_pixel_count(logits, valid, keepdim=True) / denominator
+        return valid_pixel_mean(_balance_weight(target, self.balance) * mu * modulator * neg_log_pt, valid)
 
 
 class PolyFocalLoss(PerMaskLoss):
@@ -248,18 +261,20 @@ class PolyFocalLoss(PerMaskLoss):
             raise ValueError(f"alpha must be finite, got {alpha}.")
         self.alpha = float(alpha)
 
-    def per_mask(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """PL of each mask, ``[N]``."""
+    def per_mask(self, logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """PL of each mask (mean over its valid pixels), ``[N]``."""
         neg_log_pt, log_one_minus_pt = focal_terms(logits, target)
         focal = _balance_weight(target, self.balance) * torch.exp(self.gamma * log_one_minus_pt) * neg_log_pt
         poly = self.alpha * torch.exp((self.gamma + 1.0) * log_one_minus_pt)
-        return (focal + poly).mean(dim=-1)
+        return valid_pixel_mean(focal + poly, valid)
 
 
 class MaskDiceLoss(PerMaskLoss):
     """MONAI's :class:`monai.losses.DiceLoss` (``sigmoid=True``) applied to each mask (paper eq. 21).
 
-    ``1 - (2 sum p t + smooth_nr) / (sum p + sum t + smooth_dr)`` per mask, ``p = sigmoid(logits)``.
+    ``1 - (2 sum p t + smooth_nr) / (sum p + sum t + smooth_dr)`` per mask, ``p = sigmoid(logits)``. With a
+    ``valid`` mask the sums run over the valid pixels: ignored pixels enter MONAI's loss with logit ``-inf`` and
+    target 0, so they add exactly 0 to every sum (and get zero gradient).
 
     Args:
         smooth_nr: numerator smoothing (MONAI default 1e-5).
@@ -269,12 +284,19 @@ class MaskDiceLoss(PerMaskLoss):
     Example:
         >>> MaskDiceLoss()(torch.full((1, 4, 4), 20.0), torch.ones(1, 4, 4))
         tensor(0.)
+        >>> valid = torch.tensor([[True, False]])  # the wrong second pixel is ignored
+        >>> MaskDiceLoss()(torch.tensor([[20.0, 20.0]]), torch.tensor([[1.0, 0.0]]), valid)
+        tensor(0.)
     """
 
     def __init__(self, smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, reduction: str = "mean") -> None:
         super().__init__(reduction=reduction)
         self.dice = DiceLoss(sigmoid=True, smooth_nr=smooth_nr, smooth_dr=smooth_dr, reduction="none")
 
-    def per_mask(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Dice loss of each mask, ``[N]``."""
+    def per_mask(self, logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """Dice loss of each mask (sums over its valid pixels), ``[N]``."""
+        if valid is not None:
+            keep = valid > 0
+            logits = torch.where(keep, logits, logits.new_full((), -math.inf))
+            target = torch.where(keep, target, target.new_zeros(()))
         return self.dice(logits[:, None, :], target[:, None, :]).reshape(logits.shape[0])

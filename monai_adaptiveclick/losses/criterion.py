@@ -14,8 +14,9 @@ from torch import nn
 from monai_adaptiveclick.losses.adaptive_focal import PerMaskLoss
 from monai_adaptiveclick.losses.matcher import HungarianMatcher
 from monai_adaptiveclick.losses.registry import get_loss
+from monai_adaptiveclick.networks.heads import get_head
 
-__all__ = ["downsample_target", "AdaptiveClickCriterion", "MaskFixedCriterion", "build_criterion"]
+__all__ = ["downsample_target", "downsample_valid", "AdaptiveClickCriterion", "MaskFixedCriterion", "build_criterion"]
 
 
 def downsample_target(target: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -34,6 +35,30 @@ def downsample_target(target: torch.Tensor, size: tuple[int, int]) -> torch.Tens
     return (target >= 0.5).float()
 
 
+def downsample_valid(ignore: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Valid-pixel mask at the mask resolution from an input-resolution ignore mask (same rule as the target).
+
+    The ignore mask is downsampled exactly like the target (:func:`downsample_target`): area interpolation, then a
+    mask pixel is ignored when at least half of its area is ignored (area fraction ``>= 0.5``); it is valid
+    otherwise. At the input resolution this is ``ignore >= 0.5``.
+
+    Args:
+        ignore: ``[B, 1, H, W]`` bool / float ignore mask in ``[0, 1]`` (1 / True = label unknown).
+        size: ``(h, w)`` mask resolution.
+
+    Returns:
+        ``[B, 1, h, w]`` bool tensor, True where the pixel is valid.
+
+    Example:
+        >>> ignore = torch.zeros(1, 1, 4, 4, dtype=torch.bool)
+        >>> ignore[0, 0, :2, :1] = True  # half of the top-left 2x2 cell: that cell is ignored
+        >>> downsample_valid(ignore, (2, 2))[0, 0]
+        tensor([[False,  True],
+                [ True,  True]])
+    """
+    return downsample_target(ignore, size) < 0.5
+
+
 def _check_target(target: torch.Tensor) -> None:
     if not isinstance(target, torch.Tensor) or target.ndim != 4 or target.shape[1] != 1:
         shape = tuple(target.shape) if isinstance(target, torch.Tensor) else type(target).__name__
@@ -41,6 +66,18 @@ def _check_target(target: torch.Tensor) -> None:
     in_range = (target >= 0) & (target <= 1)
     if not bool(in_range.all()):
         raise ValueError(f"target values must lie in [0, 1] (target of shape {tuple(target.shape)}).")
+
+
+def _check_ignore(ignore: torch.Tensor | None, target: torch.Tensor) -> None:
+    if ignore is None:
+        return
+    if not isinstance(ignore, torch.Tensor) or tuple(ignore.shape) != tuple(target.shape):
+        shape = tuple(ignore.shape) if isinstance(ignore, torch.Tensor) else type(ignore).__name__
+        raise ValueError(
+            f"ignore must be None or a [B, 1, H, W] tensor with the target's shape {tuple(target.shape)}, got {shape}."
+        )
+    if ignore.dtype != torch.bool and not bool(((ignore >= 0) & (ignore <= 1)).all()):
+        raise ValueError(f"ignore values must be bool or lie in [0, 1] (ignore of shape {tuple(ignore.shape)}).")
 
 
 def _check_weight(name: str, value: float) -> float:
@@ -71,6 +108,11 @@ class AdaptiveClickCriterion(nn.Module):
 
     ``total = sum_layers lambda_cli * loss_click + lambda_mask * (lambda_afl * loss_mask + lambda_dice * loss_dice)``.
 
+    Ignored pixels (``criterion(outputs, target, ignore)``): the ignore mask is downsampled to each mask resolution
+    like the target (:func:`downsample_valid`: ignored where the area fraction is ``>= 0.5``) and the matching
+    costs, ``loss_mask`` and ``loss_dice`` use the valid pixels only (``PerMaskLoss`` semantics), so the logits on
+    ignored pixels neither change the loss nor receive gradient. ``loss_click`` needs no pixel mask.
+
     Args:
         mask_loss: registry name of the mask loss (``"afl"``; any of ``LOSSES`` for the Table VI / XI comparisons)
             or a :class:`PerMaskLoss` instance. It is used both in the loss and in the matching cost.
@@ -90,6 +132,9 @@ class AdaptiveClickCriterion(nn.Module):
         >>> total, parts = criterion(outputs, (torch.rand(2, 1, 64, 64) > 0.5).float())
         >>> sorted(parts)
         ['loss_click', 'loss_dice', 'loss_mask']
+        >>> ignore = torch.zeros(2, 1, 64, 64, dtype=torch.bool)
+        >>> ignore[:, :, :8] = True  # the top rows have an unknown label
+        >>> total, parts = criterion(outputs, (torch.rand(2, 1, 64, 64) > 0.5).float(), ignore=ignore)
     """
 
     def __init__(
@@ -118,18 +163,21 @@ class AdaptiveClickCriterion(nn.Module):
         )
         self.register_buffer("class_weight", torch.tensor([1.0, float(no_object_weight)]), persistent=False)
 
-    def layer_losses(self, layer: Mapping[str, torch.Tensor], target: torch.Tensor) -> dict[str, torch.Tensor]:
+    def layer_losses(
+        self, layer: Mapping[str, torch.Tensor], target: torch.Tensor, valid: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """Matched losses of one decoder layer.
 
         Args:
             layer: ``{"pred_logits": [B, Q, 2], "pred_masks": [B, Q, h, w]}``.
             target: ``[B, 1, h, w]`` binary target at the mask resolution.
+            valid: optional ``[B, 1, h, w]`` bool mask of the valid pixels at the mask resolution.
 
         Returns:
             ``{"loss_click", "loss_mask", "loss_dice"}`` scalar tensors.
         """
         pred_logits, pred_masks = layer["pred_logits"], layer["pred_masks"]
-        indices = self.matcher(pred_logits, pred_masks, target)
+        indices = self.matcher(pred_logits, pred_masks, target, valid=valid)
         batch_idx = torch.cat([torch.full_like(pred_idx, b) for b, (pred_idx, _) in enumerate(indices)])
         pred_idx = torch.cat([pred_idx for pred_idx, _ in indices])
         tgt_idx = torch.cat([tgt_idx for _, tgt_idx in indices])
@@ -144,28 +192,37 @@ class AdaptiveClickCriterion(nn.Module):
 
         matched_masks = pred_masks[batch_idx, pred_idx]
         matched_targets = target.to(pred_masks.dtype)[batch_idx, tgt_idx]
+        matched_valid = None if valid is None else valid.to(device)[batch_idx, tgt_idx]
         return {
             "loss_click": loss_click,
-            "loss_mask": self.mask_loss(matched_masks, matched_targets),
-            "loss_dice": self.dice_loss(matched_masks, matched_targets),
+            "loss_mask": self.mask_loss(matched_masks, matched_targets, matched_valid),
+            "loss_dice": self.dice_loss(matched_masks, matched_targets, matched_valid),
         }
 
-    def forward(self, outputs: Mapping[str, Any], target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(
+        self, outputs: Mapping[str, Any], target: torch.Tensor, ignore: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         """Compute the total loss.
 
         Args:
             outputs: model output ``{"pred_logits": [B, Q, 2], "pred_masks": [B, Q, h, w], "aux_outputs": [...]}``
                 (``aux_outputs`` optional, a list of dicts with the same two keys).
             target: ``[B, 1, H, W]`` float target in ``[0, 1]`` at input resolution.
+            ignore: optional ``[B, 1, H, W]`` bool / float mask at input resolution, 1 / True where the label is
+                unknown; such pixels are excluded from the matching and the mask losses (see the class docstring).
 
         Returns:
             ``(total, parts)``: the scalar total loss and ``{"loss_click", "loss_mask", "loss_dice"}`` as python
             floats, each summed over the layers and not weighted.
+
+        Raises:
+            ValueError: missing output keys, or a target / ignore / ``pred_masks`` of the wrong shape or range.
         """
         for key in ("pred_logits", "pred_masks"):
             if key not in outputs:
                 raise ValueError(f"outputs must contain {key!r} (CAMD head output); got keys {sorted(outputs)}.")
         _check_target(target)
+        _check_ignore(ignore, target)
         pred_masks = outputs["pred_masks"]
         if pred_masks.ndim != 4 or pred_masks.shape[0] != target.shape[0]:
             raise ValueError(
@@ -174,13 +231,16 @@ class AdaptiveClickCriterion(nn.Module):
             )
         layers = [outputs, *outputs.get("aux_outputs", [])]
         targets_by_size: dict[tuple[int, int], torch.Tensor] = {}
+        valid_by_size: dict[tuple[int, int], torch.Tensor | None] = {}
         total = pred_masks.new_zeros((), dtype=torch.float32)
         sums = {"loss_click": 0.0, "loss_mask": 0.0, "loss_dice": 0.0}
         for layer in layers:
             size = tuple(layer["pred_masks"].shape[-2:])
             if size not in targets_by_size:
-                targets_by_size[size] = downsample_target(target, size).to(layer["pred_masks"].device)
-            losses = self.layer_losses(layer, targets_by_size[size])
+                device = layer["pred_masks"].device
+                targets_by_size[size] = downsample_target(target, size).to(device)
+                valid_by_size[size] = None if ignore is None else downsample_valid(ignore, size).to(device)
+            losses = self.layer_losses(layer, targets_by_size[size], valid_by_size[size])
             mask_term = self.lambda_afl * losses["loss_mask"] + self.lambda_dice * losses["loss_dice"]
             total = total + self.lambda_cli * losses["loss_click"] + self.lambda_mask * mask_term
             for key, value in losses.items():
@@ -193,7 +253,9 @@ class MaskFixedCriterion(nn.Module):
 
     No matching and no click loss: ``total = lambda_mask * (lambda_afl * L_mask + lambda_dice * L_dice)`` on the
     single map against the target area-downsampled to the mask resolution and thresholded at 0.5 (SPEC 3).
-    The weights default to those of :class:`AdaptiveClickCriterion` so that only the head differs.
+    The weights default to those of :class:`AdaptiveClickCriterion` so that only the head differs. An optional
+    ``ignore`` mask is downsampled like the target (:func:`downsample_valid`) and both losses use the valid pixels
+    only.
 
     Args:
         mask_loss: registry name or :class:`PerMaskLoss` instance; default ``"nfl"`` (SimpleClick's loss).
@@ -207,6 +269,9 @@ class MaskFixedCriterion(nn.Module):
         >>> total, parts = criterion({"pred_masks": torch.randn(2, 1, 16, 16)}, torch.ones(2, 1, 64, 64))
         >>> sorted(parts)
         ['loss_dice', 'loss_mask']
+        >>> ignore = torch.zeros(2, 1, 64, 64)
+        >>> ignore[:, :, :, :32] = 1.0  # left half unknown
+        >>> total, parts = criterion({"pred_masks": torch.randn(2, 1, 16, 16)}, torch.ones(2, 1, 64, 64), ignore)
     """
 
     def __init__(
@@ -224,48 +289,59 @@ class MaskFixedCriterion(nn.Module):
         self.mask_loss = _build_mask_loss(mask_loss, mask_loss_kwargs)
         self.dice_loss = get_loss("dice")
 
-    def forward(self, outputs: Mapping[str, Any], target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(
+        self, outputs: Mapping[str, Any], target: torch.Tensor, ignore: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         """Compute the total loss.
 
         Args:
             outputs: model output ``{"pred_masks": [B, 1, h, w]}`` (mask logits).
             target: ``[B, 1, H, W]`` float target in ``[0, 1]`` at input resolution.
+            ignore: optional ``[B, 1, H, W]`` bool / float mask at input resolution, 1 / True where the label is
+                unknown; those pixels are excluded from both losses.
 
         Returns:
             ``(total, parts)`` with ``parts = {"loss_mask", "loss_dice"}`` as python floats (not weighted).
+
+        Raises:
+            ValueError: a missing ``pred_masks``, or a target / ignore / ``pred_masks`` of the wrong shape or range.
         """
         if "pred_masks" not in outputs:
             raise ValueError(f"outputs must contain 'pred_masks'; got keys {sorted(outputs)}.")
         _check_target(target)
+        _check_ignore(ignore, target)
         pred_masks = outputs["pred_masks"]
         if pred_masks.ndim != 4 or pred_masks.shape[1] != 1 or pred_masks.shape[0] != target.shape[0]:
             raise ValueError(
                 f"pred_masks must be [B, 1, h, w] with the target's batch size; got {tuple(pred_masks.shape)} "
                 f"and target {tuple(target.shape)}."
             )
-        small_target = downsample_target(target, tuple(pred_masks.shape[-2:])).to(pred_masks.device, pred_masks.dtype)
-        loss_mask = self.mask_loss(pred_masks, small_target)
-        loss_dice = self.dice_loss(pred_masks, small_target)
+        size = tuple(pred_masks.shape[-2:])
+        small_target = downsample_target(target, size).to(pred_masks.device, pred_masks.dtype)
+        valid = None if ignore is None else downsample_valid(ignore, size).to(pred_masks.device)
+        loss_mask = self.mask_loss(pred_masks, small_target, valid)
+        loss_dice = self.dice_loss(pred_masks, small_target, valid)
         total = self.lambda_mask * (self.lambda_afl * loss_mask + self.lambda_dice * loss_dice)
         return total, {"loss_mask": float(loss_mask.detach()), "loss_dice": float(loss_dice.detach())}
 
 
-# the DeepGrow-2D-style baseline (networks.DeepGrow2D) outputs one logit map, like the mask-fixed head
-_CRITERIA = {"camd": AdaptiveClickCriterion, "mask_fixed": MaskFixedCriterion, "deepgrow_unet": MaskFixedCriterion}
+# criterion kinds of the head registry (networks.heads): query matching, or one logit map (mask-fixed, DeepGrow)
+_CRITERIA = {"matched": AdaptiveClickCriterion, "single_mask": MaskFixedCriterion}
 
 
 def build_criterion(head: str = "camd", **kwargs: Any) -> nn.Module:
-    """Build the criterion matching a model head.
+    """Build the criterion matching a model head, as the head registry (``networks.get_head(head).criterion``) says.
 
     Args:
-        head: ``"camd"`` (:class:`AdaptiveClickCriterion`), ``"mask_fixed"`` or ``"deepgrow_unet"``
-            (:class:`MaskFixedCriterion`), as in ``networks.create_model(head=...)``.
+        head: a name of ``networks.list_heads()``: ``"camd"`` (:class:`AdaptiveClickCriterion`), ``"mask_fixed"`` or
+            ``"deepgrow_unet"`` (:class:`MaskFixedCriterion`).
         kwargs: constructor arguments of that criterion.
 
     Returns:
-        the criterion, called as ``criterion(outputs, target) -> (total, parts)``.
+        the criterion, called as ``criterion(outputs, target, ignore=None) -> (total, parts)``.
 
     Example:
-        >>> criterion = build_criterion("camd", mask_loss="afl", mask_loss_kwargs={"agr": False})
+        >>> type(build_criterion("camd", mask_loss="afl", mask_loss_kwargs={"agr": False})).__name__
+        'AdaptiveClickCriterion'
     """
-    return look_up_option(head, _CRITERIA)(**kwargs)
+    return look_up_option(get_head(head).criterion, _CRITERIA)(**kwargs)

@@ -11,6 +11,7 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from monai_adaptiveclick.losses.adaptive_focal import PerMaskLoss, flatten_mask_pair
+from monai_adaptiveclick.losses.masking import flatten_valid_mask
 from monai_adaptiveclick.losses.registry import get_loss
 
 __all__ = ["HungarianMatcher"]
@@ -28,6 +29,10 @@ class HungarianMatcher(nn.Module):
     the criterion would give that pair) and ``Dice`` is MONAI's Dice loss per mask. The cost is minimised with
     ``scipy.optimize.linear_sum_assignment``; ``min(Q, T)`` pairs are returned. No gradient is computed.
 
+    With a ``valid`` mask (pixels whose label is unknown are invalid), both mask costs of a pair are computed on
+    the valid pixels only (:class:`~monai_adaptiveclick.losses.adaptive_focal.PerMaskLoss` semantics), so the
+    predictions on ignored pixels cannot influence the assignment; a pair without valid pixels has mask costs 0.
+
     Args:
         cost_afl: weight of the mask-loss cost. Default 5.
         cost_click: weight of the click (object probability) cost. Default 2.
@@ -42,6 +47,9 @@ class HungarianMatcher(nn.Module):
         >>> targets = (torch.rand(2, 1, 16, 16) > 0.5).float()
         >>> [(q.tolist(), t.tolist()) for q, t in matcher(pred_logits, pred_masks, targets)][0][1]
         [0]
+        >>> valid = torch.rand(2, 1, 16, 16) > 0.2  # one valid mask per image, shared by its targets
+        >>> [len(q) for q, _ in matcher(pred_logits, pred_masks, targets, valid=valid)]
+        [1, 1]
     """
 
     def __init__(
@@ -91,17 +99,66 @@ class HungarianMatcher(nn.Module):
                 )
         return list(targets)
 
+    @staticmethod
+    def _split_valid(
+        valid: torch.Tensor | Sequence[torch.Tensor | None] | None, targets: list[torch.Tensor]
+    ) -> list[torch.Tensor | None]:
+        """Return one valid mask (``None`` or ``[V, h, w]`` with ``V`` 1 or ``T_b``) per image."""
+        if valid is None:
+            return [None] * len(targets)
+        if isinstance(valid, torch.Tensor):
+            if valid.ndim != 4:
+                raise ValueError(
+                    f"a valid tensor must be [B, 1, h, w] or [B, T, h, w], got shape {tuple(valid.shape)}."
+                )
+            valid = list(valid)
+        if len(valid) != len(targets):
+            raise ValueError(f"got {len(valid)} valid entries for a batch of {len(targets)} target entries.")
+        return list(valid)
+
+    @staticmethod
+    def _pair_valid(
+        valid: torch.Tensor | None, target: torch.Tensor, num_queries: int, like: torch.Tensor
+    ) -> torch.Tensor | None:
+        """``[Q * T, P]`` valid rows (``like``'s dtype and device) of the pairs of :meth:`cost_matrix`."""
+        if valid is None:
+            return None
+        if not isinstance(valid, torch.Tensor):
+            raise ValueError(f"valid must be a torch.Tensor or None, got {type(valid).__name__}.")
+        if valid.ndim == 2:
+            valid = valid[None]
+        num_targets = target.shape[0]
+        if valid.ndim != 3 or valid.shape[1:] != target.shape[1:] or valid.shape[0] not in (1, num_targets):
+            raise ValueError(
+                f"valid must be [h, w], [1, h, w] or [T, h, w] for targets of shape {tuple(target.shape)}, "
+                f"got {tuple(valid.shape)}."
+            )
+        valid = valid.expand(num_targets, *target.shape[1:])
+        flat = flatten_valid_mask(valid, tuple(valid.shape), like.dtype)
+        return flat.to(like.device).repeat(num_queries, 1)
+
     @torch.no_grad()
-    def cost_matrix(self, pred_logits: torch.Tensor, pred_masks: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def cost_matrix(
+        self,
+        pred_logits: torch.Tensor,
+        pred_masks: torch.Tensor,
+        target: torch.Tensor,
+        valid: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Matching cost of one image.
 
         Args:
             pred_logits: ``[Q, 2]`` click logits (index 0 = object, 1 = no-object).
             pred_masks: ``[Q, h, w]`` mask logits.
             target: ``[T, h, w]`` target masks with values in ``[0, 1]``.
+            valid: ``None`` (all pixels valid) or a bool / ``{0, 1}`` mask ``[h, w]``, ``[1, h, w]`` (shared by
+                the targets) or ``[T, h, w]`` (one per target); the mask costs use the valid pixels only.
 
         Returns:
             ``[Q, T]`` cost matrix.
+
+        Raises:
+            ValueError: a valid mask of the wrong shape or with values other than 0 / 1.
         """
         num_queries, num_targets = pred_masks.shape[0], target.shape[0]
         # Pairwise rows: [Q * T, P] (row q * T + j pairs query q with target j) -> per-pair values -> [Q, T].
@@ -109,8 +166,10 @@ class HungarianMatcher(nn.Module):
             pred_masks.flatten(1).repeat_interleave(num_targets, dim=0),
             target.flatten(1).to(pred_masks.device).repeat(num_queries, 1),
         )
-        cost = self.cost_afl * self.mask_loss.per_mask(masks, targets).reshape(num_queries, num_targets)
-        cost = cost + self.cost_dice * self.dice_loss.per_mask(masks, targets).reshape(num_queries, num_targets)
+        pair_valid = self._pair_valid(valid, target, num_queries, masks)
+        mask_cost = self.mask_loss.per_mask_values(masks, targets, pair_valid).reshape(num_queries, num_targets)
+        dice_cost = self.dice_loss.per_mask_values(masks, targets, pair_valid).reshape(num_queries, num_targets)
+        cost = self.cost_afl * mask_cost + self.cost_dice * dice_cost
         object_prob = pred_logits.to(torch.promote_types(pred_logits.dtype, torch.float32)).softmax(dim=-1)[:, 0]
         return cost - self.cost_click * object_prob[:, None]
 
@@ -120,6 +179,7 @@ class HungarianMatcher(nn.Module):
         pred_logits: torch.Tensor,
         pred_masks: torch.Tensor,
         targets: torch.Tensor | Sequence[torch.Tensor],
+        valid: torch.Tensor | Sequence[torch.Tensor | None] | None = None,
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Match the predictions of every image of a batch to its targets.
 
@@ -128,13 +188,16 @@ class HungarianMatcher(nn.Module):
             pred_masks: ``[B, Q, h, w]`` mask logits.
             targets: a list of ``B`` tensors ``[T_b, h, w]`` (``T_b`` may be 0) or one tensor ``[B, T, h, w]``
                 (``[B, 1, h, w]`` in single-object training), values in ``[0, 1]`` at the mask resolution.
+            valid: optional valid-pixel masks at the mask resolution (bool or ``{0, 1}``; 0 = ignored pixel): one
+                tensor ``[B, 1, h, w]`` / ``[B, T, h, w]`` or a list of ``B`` entries, each ``None`` or
+                ``[1, h, w]`` / ``[T_b, h, w]`` (see :meth:`cost_matrix`). ``None``: every pixel is valid.
 
         Returns:
             a list of ``B`` pairs ``(pred_idx, tgt_idx)`` of int64 CPU tensors of length ``min(Q, T_b)``:
             query ``pred_idx[k]`` is matched to target ``tgt_idx[k]``.
 
         Raises:
-            ValueError: inconsistent shapes or a non-finite cost.
+            ValueError: inconsistent shapes (of the valid masks too) or a non-finite cost.
         """
         if pred_logits.ndim != 3 or pred_logits.shape[-1] != 2:
             raise ValueError(f"pred_logits must be [B, Q, 2], got shape {tuple(pred_logits.shape)}.")
@@ -144,13 +207,17 @@ class HungarianMatcher(nn.Module):
                 f"and {tuple(pred_logits.shape)}."
             )
         per_image = self._split_targets(targets, pred_masks.shape[0], tuple(pred_masks.shape[2:]))
+        valid_per_image = self._split_valid(valid, per_image)
         indices = []
-        for b, target in enumerate(per_image):
+        for b, (target, image_valid) in enumerate(zip(per_image, valid_per_image, strict=True)):
             if target.shape[0] == 0:
                 empty = torch.zeros(0, dtype=torch.int64)
                 indices.append((empty, empty.clone()))
                 continue
-            cost = self.cost_matrix(pred_logits[b], pred_masks[b], target).cpu().double()
+            try:
+                cost = self.cost_matrix(pred_logits[b], pred_masks[b], target, image_valid).cpu().double()
+            except ValueError as error:
+                raise ValueError(f"image {b}: {error}") from error
             if not bool(torch.isfinite(cost).all()):
                 raise ValueError(f"the matching cost of image {b} is not finite; check pred_masks / pred_logits.")
             rows, cols = linear_sum_assignment(cost.numpy())

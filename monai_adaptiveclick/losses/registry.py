@@ -47,13 +47,17 @@ def get_loss(name: str, **kwargs: Any) -> PerMaskLoss:
         kwargs: constructor arguments of that loss (e.g. ``ada=False`` for AFL, ``reduction="none"``).
 
     Returns:
-        the loss module; called as ``loss(logits, target)``.
+        the loss module; called as ``loss(logits, target)`` or ``loss(logits, target, valid)`` to leave out the
+        pixels where ``valid`` is False (see :class:`~monai_adaptiveclick.losses.adaptive_focal.PerMaskLoss`).
 
     Raises:
         ValueError: unknown name (the message lists the choices).
 
     Example:
+        >>> import torch
         >>> loss = get_loss("afl", agr=False)
+        >>> logits, target = torch.randn(2, 1, 8, 8), (torch.rand(2, 1, 8, 8) > 0.5).float()
+        >>> value = loss(logits, target, valid=torch.rand(2, 1, 8, 8) > 0.2)
     """
     if not isinstance(name, str):
         raise ValueError(f"loss name must be a string, one of {sorted(LOSSES)}; got {name!r}.")

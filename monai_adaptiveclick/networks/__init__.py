@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from .adaptiveclick import FINAL_COMBINATIONS, GUIDANCE_CHANNELS, HEADS, AdaptiveClick, create_model, list_presets
 from .backbone import ClickGuidedViT, SimpleFeaturePyramid
-from .checkpoint import check_state_dict, load_model, load_pretrained_backbone, save_model
+from .checkpoint import check_state_dict, load_model, load_pretrained_backbone, read_checkpoint_extra, save_model
 from .click_decoder import ClickAwareMaskDecoder, build_caam_attention_mask
 from .deepgrow import DEEPGROW_HEAD, DeepGrow2D
 from .export import AdaptiveClickExportWrapper
+from .heads import HeadSpec, get_head, list_heads
 from .mask_fixed_head import MaskFixedHead
 from .ms_deform_attn import MSDeformAttn, ms_deform_attn_core
 from .pixel_decoder import MSDeformAttnPixelDecoder, PositionEmbeddingSine
@@ -25,6 +26,7 @@ __all__ = [
     "GUIDANCE_CHANNELS",
     "FINAL_COMBINATIONS",
     "HEADS",
+    "HeadSpec",
     "MSDeformAttn",
     "MSDeformAttnPixelDecoder",
     "MaskFixedHead",
@@ -34,9 +36,12 @@ __all__ = [
     "build_caam_attention_mask",
     "check_state_dict",
     "create_model",
+    "get_head",
+    "list_heads",
     "list_presets",
     "load_model",
     "load_pretrained_backbone",
     "ms_deform_attn_core",
+    "read_checkpoint_extra",
     "save_model",
 ]

@@ -36,7 +36,8 @@ from monai.utils import look_up_option
 
 from .backbone import ClickGuidedViT, SimpleFeaturePyramid
 from .click_decoder import ClickAwareMaskDecoder
-from .deepgrow import DEEPGROW_HEAD, DeepGrow2D
+from .deepgrow import DeepGrow2D
+from .heads import HEADS, adaptiveclick_heads, get_head
 from .inputs import GUIDANCE_CHANNELS, check_network_input
 from .mask_fixed_head import MaskFixedHead
 from .pixel_decoder import MSDeformAttnPixelDecoder
@@ -52,7 +53,6 @@ __all__ = [
     "GUIDANCE_CHANNELS",
 ]
 
-HEADS = ("camd", "mask_fixed")
 FINAL_COMBINATIONS = ("weighted_mean", "sum")
 
 
@@ -112,7 +112,7 @@ class AdaptiveClick(nn.Module):
         final_combination: str = "weighted_mean",
     ) -> None:
         super().__init__()
-        head = look_up_option(head, HEADS)
+        head = look_up_option(head, adaptiveclick_heads())
         self.config = {
             "in_channels": int(in_channels),
             "head": head,
@@ -287,7 +287,7 @@ def create_model(preset: str, in_channels: int = 3, head: str = "camd", **overri
         torch.Size([2, 1, 16, 16])
     """
     config = dict(look_up_option(preset, PRESETS))
-    model_class = DeepGrow2D if head == DEEPGROW_HEAD else AdaptiveClick
+    model_class = DeepGrow2D if get_head(head).model == "deepgrow" else AdaptiveClick
     if model_class is DeepGrow2D:
         config = {"image_size": config["image_size"]}
     allowed = set(inspect.signature(model_class).parameters) - {"in_channels", "head"}
@@ -305,7 +305,7 @@ def build_model(config: Mapping[str, Any]) -> AdaptiveClick | DeepGrow2D:
         ValueError / TypeError: from the model class for invalid or unknown options.
     """
     config = dict(config)
-    if config.get("head") == DEEPGROW_HEAD:
+    if get_head(config.get("head", "camd")).model == "deepgrow":
         config.pop("head")
         return DeepGrow2D(**config)
     return AdaptiveClick(**config)

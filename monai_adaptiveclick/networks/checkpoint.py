@@ -18,7 +18,14 @@ import torch.nn.functional as F
 from .adaptiveclick import AdaptiveClick, build_model, create_model
 from .deepgrow import DeepGrow2D
 
-__all__ = ["save_model", "load_model", "check_state_dict", "load_pretrained_backbone", "read_state_dict"]
+__all__ = [
+    "check_state_dict",
+    "load_model",
+    "load_pretrained_backbone",
+    "read_checkpoint_extra",
+    "read_state_dict",
+    "save_model",
+]
 
 FORMAT = "monai_adaptiveclick"
 _WRAPPER_PREFIXES = ("module.", "encoder.", "backbone.", "model.", "visual.", "image_encoder.")
@@ -126,6 +133,27 @@ def load_model(
         )
     check_state_dict(model, state)
     return model.to(map_location).eval()
+
+
+def read_checkpoint_extra(path: str | os.PathLike) -> dict:
+    """The plain data stored beside the weights by :func:`save_model` (its ``extra`` keywords), without the weights.
+
+    The file is memory-mapped, so no tensor is read. A file without that entry (or one that cannot be mapped, such
+    as a plain state dict in the legacy format) gives ``{}``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "m.pt"
+        >>> _ = save_model(create_model("tiny", in_channels=1), path, sequences=["t1"])
+        >>> read_checkpoint_extra(path)
+        {'sequences': ['t1']}
+    """
+    try:
+        stored = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - unmappable legacy files simply carry no extra data
+        return {}
+    extra = stored.get("extra") if isinstance(stored, Mapping) else None
+    return dict(extra) if isinstance(extra, Mapping) else {}
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:

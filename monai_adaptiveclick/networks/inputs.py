@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import torch
 
+from monai_adaptiveclick.protocol import GUIDANCE_CHANNEL_ORDER
+
 __all__ = ["GUIDANCE_CHANNELS", "check_network_input"]
 
-GUIDANCE_CHANNELS = 3
-"""Channels after the image channels: previous-mask probability, positive-click disks, negative-click disks."""
+GUIDANCE_CHANNELS = len(GUIDANCE_CHANNEL_ORDER)
+"""Number of channels after the image channels (``protocol.GUIDANCE_CHANNEL_ORDER``: previous-mask probability,
+positive-click disks, negative-click disks)."""
 
 
 def check_network_input(x: torch.Tensor, in_channels: int) -> None:

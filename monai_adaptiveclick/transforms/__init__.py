@@ -1,8 +1,10 @@
 # Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
-"""Clicks and guidance: click type, disk rasterisation, evaluation clicker, training click samplers, dict transforms."""
+"""Clicks, guidance and preprocessing: click type, disk rasterisation, evaluation clicker, training click samplers,
+the image preprocessing shared by training and inference, the training augmentation, MONAI dict transforms."""
 
 from __future__ import annotations
 
+from .augmentation import BinarizeMasksd, EnsureIgnored, RandObjectWindowd, training_augmentation
 from .clicker import as_binary_mask, error_regions, next_click, padded_distance_transform
 from .clicks import (
     Click,
@@ -14,6 +16,15 @@ from .clicks import (
     scale_click_coordinate,
 )
 from .dictionary import AddGuidanceChannelsd, SampleInitialClicksd
+from .preprocessing import (
+    INTENSITY_MODES,
+    PrepareImaged,
+    ResizeToFramed,
+    match_channels,
+    network_frame,
+    prepare_image,
+    to_network_frame,
+)
 from .sampling import (
     NEGATIVE_STRATEGIES,
     euclidean_distance_transform,
@@ -41,4 +52,15 @@ __all__ = [
     "sample_error_clicks_batch",
     "AddGuidanceChannelsd",
     "SampleInitialClicksd",
+    "INTENSITY_MODES",
+    "PrepareImaged",
+    "ResizeToFramed",
+    "match_channels",
+    "network_frame",
+    "prepare_image",
+    "to_network_frame",
+    "BinarizeMasksd",
+    "EnsureIgnored",
+    "RandObjectWindowd",
+    "training_augmentation",
 ]

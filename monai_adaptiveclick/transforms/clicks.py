@@ -16,6 +16,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from monai_adaptiveclick.protocol import CLICK_RADIUS
+
 __all__ = [
     "Click",
     "as_click",
@@ -173,7 +175,7 @@ def clicks_to_tensors(
 def rasterize_clicks(
     clicks: Sequence[Any] | None,
     spatial_size: Sequence[int],
-    radius: float = 5,
+    radius: float = CLICK_RADIUS,
     source_size: Sequence[int] | None = None,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
@@ -226,7 +228,7 @@ def rasterize_click_batch(
     coords: torch.Tensor,
     signs: torch.Tensor,
     spatial_size: Sequence[int],
-    radius: float = 5,
+    radius: float = CLICK_RADIUS,
 ) -> torch.Tensor:
     """Rasterise a padded batch of clicks into guidance disk maps on the coordinates' device.
 

@@ -17,6 +17,8 @@ import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, Randomizable
 
+from monai_adaptiveclick.protocol import CLICK_RADIUS
+
 from .clicks import as_clicks, clicks_to_tensors, rasterize_clicks
 from .sampling import sample_initial_clicks
 
@@ -55,7 +57,7 @@ class AddGuidanceChannelsd(MapTransform):
         keys: KeysCollection = "image",
         clicks_key: str = "clicks",
         prev_mask_key: str = "prev_mask",
-        radius: float = 5,
+        radius: float = CLICK_RADIUS,
         source_size_key: str | None = None,
         allow_missing_keys: bool = False,
     ) -> None:

@@ -10,7 +10,8 @@ Keys (all optional):
 - ``preset`` (``small_cpu``), ``in_channels`` (3), ``head`` (``camd``): the untrained model's architecture.
 - ``device``: ``cpu``, ``cuda``, ``cuda:1`` ... Default ``cuda`` when available, else ``cpu``.
 - ``labels``: comma-separated label names shown to clients. Default ``object``.
-- ``radius`` (5): click disk radius at network resolution; ``threshold`` (0.49, SPEC section 5).
+- ``radius``: click disk radius at network resolution (default ``protocol.CLICK_RADIUS``); ``threshold``: the mask
+  is ``prob > threshold`` (default ``protocol.PROB_THRESHOLD``, SPEC section 5).
 - ``num_candidates`` (3): candidate masks returned per request; ``max_sessions`` (256): interactions kept;
   ``max_volumes`` (4): decoded volumes kept; ``respect_clicks`` (true): the clicked voxels always take the clicked
   sign in the returned label; ``output_ext`` (``.nii.gz``) of the returned label file.
@@ -23,6 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import torch
+
+from monai_adaptiveclick.networks import get_head, list_heads
+from monai_adaptiveclick.protocol import CLICK_RADIUS, PROB_THRESHOLD
 
 __all__ = ["AppSettings", "parse_settings"]
 
@@ -41,8 +45,8 @@ class AppSettings:
     head: str = "camd"
     device: str = "cpu"
     labels: tuple[str, ...] = ("object",)
-    radius: int = 5
-    threshold: float = 0.49
+    radius: int = CLICK_RADIUS
+    threshold: float = PROB_THRESHOLD
     num_candidates: int = 3
     max_sessions: int = 256
     max_volumes: int = 4
@@ -91,7 +95,7 @@ def parse_settings(app_dir: str, conf: Mapping[str, str] | None) -> AppSettings:
     except RuntimeError as err:
         raise ValueError(f"--conf device: {device!r} is not a torch device name.") from err
     try:
-        threshold = float(conf.get("threshold", 0.49))
+        threshold = float(conf.get("threshold", PROB_THRESHOLD))
     except ValueError as err:
         raise ValueError(f"--conf threshold must be a number, got {conf.get('threshold')!r}.") from err
     if not 0.0 < threshold < 1.0:
@@ -103,8 +107,10 @@ def parse_settings(app_dir: str, conf: Mapping[str, str] | None) -> AppSettings:
     if output_ext not in (".nii.gz", ".nii"):
         raise ValueError(f"--conf output_ext must be .nii.gz or .nii, got {output_ext!r}.")
     head = str(conf.get("head", "camd"))
-    if head not in ("camd", "mask_fixed"):
-        raise ValueError(f"--conf head must be camd or mask_fixed, got {head!r}.")
+    try:
+        get_head(head)
+    except ValueError as err:
+        raise ValueError(f"--conf head must be one of {list_heads()}, got {head!r}.") from err
     known = {
         "checkpoint",
         "bundle_checkpoint",
@@ -129,7 +135,7 @@ def parse_settings(app_dir: str, conf: Mapping[str, str] | None) -> AppSettings:
         head=head,
         device=device,
         labels=labels,
-        radius=_int(conf, "radius", 5, 1),
+        radius=_int(conf, "radius", CLICK_RADIUS, 1),
         threshold=threshold,
         num_candidates=_int(conf, "num_candidates", 3, 0),
         max_sessions=_int(conf, "max_sessions", 256, 1),

@@ -1,15 +1,14 @@
 # Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
-"""Click parsing, slice choice, click-by-click interaction state and compact mask encodings (issue 7).
+"""Request parsing (clicks, slice choice) and compact mask encodings of the answer (issue 7).
 
 Request contract (SPEC section 8): ``foreground`` / ``background`` are lists of voxel indices ``[i, j, k]`` in the
 array order MONAI ``LoadImage`` returns; a missing key (or ``null``) means no clicks of that sign. The slice is the
 request's ``slice`` when sent (3D Slicer), otherwise the ``k`` of the latest click (OHIF). Voxel ``[i, j, k]`` is the
 click ``(y=i, x=j)`` on slice ``k`` (ARCHITECTURE "Coordinates").
 
-Refinement: AdaptiveClick takes its previous prediction as an input channel. The server keeps, per
-(image, client, label, slice), the ordered clicks and the probability map they produced. A request whose click set
-strictly contains the stored one is a refinement (the new clicks are appended in request order, the stored map is
-the previous mask); the same click set returns the stored result; any other set starts over without a previous mask.
+The click-by-click state (ordered clicks, previous probability map, refine / repeat / new) is
+``monai_adaptiveclick.inference.ClickSession``, the same object the NoC evaluation uses; this module only turns
+requests into clicks.
 """
 
 from __future__ import annotations
@@ -17,61 +16,22 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from monai_adaptiveclick.transforms import Click
-
 from .common import RequestError
 
 __all__ = [
-    "InteractionState",
-    "Plan",
     "check_bounds",
     "latest_point",
     "mask_bbox",
     "encode_rle",
     "parse_points",
-    "plan_clicks",
     "select_slice",
 ]
 
 Point = tuple[int, int, int]
-
-
-@dataclass(frozen=True)
-class InteractionState:
-    """What the server remembers of one (image, client, label, slice) interaction.
-
-    Attributes:
-        clicks: the ordered clicks on the slice, oldest first.
-        prob: float32 ``[H, W]`` probability map the model returned for these clicks (the next previous mask).
-        result: the JSON-ready summary returned for it (candidates, stats), reused for a repeated request.
-        model_key: identifies the weights that produced ``prob``; a state of other weights is not reused.
-    """
-
-    clicks: tuple[Click, ...]
-    prob: np.ndarray
-    result: dict = field(default_factory=dict)
-    model_key: tuple = ()
-
-
-@dataclass(frozen=True)
-class Plan:
-    """How to serve a request: the ordered clicks and whether/what to reuse.
-
-    Attributes:
-        clicks: the ordered clicks to send to the predictor.
-        mode: ``"new"`` (no previous mask), ``"refine"`` (the stored map is the previous mask) or ``"repeat"``
-            (the click set equals the stored one: its result is returned as is).
-        added: how many clicks the request adds to the stored ones (all of them for ``"new"``).
-    """
-
-    clicks: tuple[Click, ...]
-    mode: str
-    added: int
 
 
 def _coordinate(value: Any, where: str) -> int:
@@ -164,30 +124,6 @@ def select_slice(request: dict, foreground: Sequence[Point], background: Sequenc
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not float(value).is_integer():
         raise RequestError(f"'slice' must be an integer slice index, got {request['slice']!r}.")
     return int(value)
-
-
-def plan_clicks(stored: InteractionState | None, clicks: Sequence[Click], model_key: tuple = ()) -> Plan:
-    """Decide between refining the stored interaction, repeating it, or starting over (module docstring).
-
-    Args:
-        stored: the state kept for this (image, client, label, slice), or ``None``.
-        clicks: the request's clicks on the slice (foreground first, then background, in request order).
-        model_key: the current weights; a state produced by other weights is never reused.
-
-    Returns:
-        The :class:`Plan`.
-    """
-    if not clicks:
-        raise RequestError("no clicks on the requested slice.")
-    wanted = set(clicks)
-    if stored is not None and stored.model_key == model_key:
-        previous = set(stored.clicks)
-        if previous == wanted:
-            return Plan(stored.clicks, "repeat", 0)
-        if previous < wanted:
-            added = tuple(c for c in clicks if c not in previous)
-            return Plan(stored.clicks + added, "refine", len(added))
-    return Plan(tuple(clicks), "new", len(clicks))
 
 
 def mask_bbox(mask: np.ndarray) -> list[int] | None:

@@ -15,13 +15,11 @@ import os
 import threading
 from dataclasses import dataclass
 
-import torch
-
+from monai_adaptiveclick.data import model_sequences
 from monai_adaptiveclick.inference import Predictor
-from monai_adaptiveclick.networks import create_model, load_model
+from monai_adaptiveclick.networks import load_model, read_checkpoint_extra
 
 from .configs import AppSettings
-from .volumes import model_sequences
 
 __all__ = ["LoadedModel", "ModelManager"]
 
@@ -108,36 +106,16 @@ class ModelManager:
         s = self.settings
         warning = ""
         if path is None:
-            torch.manual_seed(0)
-            model = create_model(s.preset, in_channels=s.in_channels, head=s.head)
+            predictor = Predictor.from_preset(
+                s.preset, in_channels=s.in_channels, head=s.head, device=s.device, radius=s.radius
+            )
             warning = UNTRAINED_WARNING.format(paths=f"{s.checkpoint}, {s.bundle_checkpoint}", preset=s.preset)
             logger.warning(warning)
         else:
             model = load_model(path, map_location="cpu", preset=s.preset, in_channels=s.in_channels, head=s.head)
+            predictor = Predictor(model, device=s.device, radius=s.radius)
             logger.info(f"AdaptiveClick: loaded {path} (mtime {mtime_ns})")
-        model.eval()
-        config = dict(model.config)
-        if path is not None:
-            config.update(_stored_sequences(path))
-        predictor = Predictor(model, device=s.device, radius=s.radius)
-        sequences = model_sequences(config, int(config["in_channels"]))
-        config.pop("sequences", None)
+        config = dict(predictor.model.config)
+        stored = read_checkpoint_extra(path).get("sequences") if path is not None else None
+        sequences = model_sequences({**config, "sequences": stored}, int(config["in_channels"]))
         return LoadedModel(predictor, path, mtime_ns, config, sequences, warning)
-
-
-def _stored_sequences(path: str) -> dict:
-    """``{"sequences": [...]}`` when the checkpoint records the MRI sequences it was trained on, else ``{}``.
-
-    ``networks.save_model(model, path, sequences=[...])`` keeps them in the file's ``extra`` entry; the file is
-    memory-mapped, so no weights are read.
-    """
-    try:
-        stored = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # a plain state dict saved without the zipfile format cannot be mapped: no sequences then
-        return {}
-    if not isinstance(stored, dict):
-        return {}
-    for source in (stored.get("extra"), stored.get("config")):
-        if isinstance(source, dict) and source.get("sequences"):
-            return {"sequences": list(source["sequences"])}
-    return {}

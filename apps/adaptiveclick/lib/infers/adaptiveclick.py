@@ -3,17 +3,17 @@
 
 One request = one click update on one slice:
 
-1. the image (a datastore path) is decoded once and cached by (path, mtime) (:class:`lib.volumes.VolumeCache`),
-   with its channels assembled for the model (multi-sequence MRI siblings or the opened volume);
+1. the image (a datastore path) is decoded once and cached by (path, mtime) (``monai_adaptiveclick.data.VolumeCache``),
+   with multi-sequence MRI siblings stacked as channels in the model's order;
 2. ``foreground`` / ``background`` voxels ``[i, j, k]`` are validated against the volume; the slice is ``slice``
    when sent (3D Slicer) or the ``k`` of the latest click (OHIF); clicks on other slices are ignored;
-3. the clicks are planned against the interaction stored for (image, client, label, slice): a strict extension
-   refines the stored prediction (it is fed back as the previous-mask channel, paper section III-A), the same clicks
-   return the stored result, anything else starts over (:func:`lib.interaction.plan_clicks`);
-4. ``monai_adaptiveclick.inference.Predictor`` (the one predictor of the project) segments slice
-   ``volume[:, :, k]``; its final map thresholded at ``threshold`` (0.49, SPEC section 5) is written as label 1 on
-   slice ``k`` of a zero volume with the image's shape and affine, as 3D Slicer replaces slice ``k`` of the segment
-   with it (SPEC section 8);
+3. the clicks go to the ``monai_adaptiveclick.inference.ClickSession`` kept for (image, client, label, slice): a
+   strict extension refines the stored prediction (fed back as the previous-mask channel, paper section III-A), the
+   same clicks return the stored result, anything else starts over;
+4. ``monai_adaptiveclick.inference.Predictor`` (the one predictor of the project, with its own channel matching and
+   intensity normalisation) segments slice ``volume[:, :, k]``; ``Prediction.mask`` (``prob > threshold``, SPEC
+   section 5) is written as label 1 on slice ``k`` of a zero volume with the image's shape and affine, as 3D Slicer
+   replaces slice ``k`` of the segment with it (SPEC section 8);
 5. the JSON result carries the ranked candidate masks of the CAMD queries (paper Fig. 1) as score, area, bbox and a
    COCO-style RLE on the slice, plus what was done (slice, mode, clicks) and the latencies.
 
@@ -32,21 +32,15 @@ from typing import Any
 import numpy as np
 from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 
+from monai_adaptiveclick.data import Volume, VolumeCache
+from monai_adaptiveclick.inference import ClickSession
+from monai_adaptiveclick.protocol import is_foreground
 from monai_adaptiveclick.transforms import Click
 
 from ..common import LRUCache, RequestError
 from ..configs import AppSettings
-from ..interaction import (
-    InteractionState,
-    check_bounds,
-    encode_rle,
-    mask_bbox,
-    parse_points,
-    plan_clicks,
-    select_slice,
-)
+from ..interaction import check_bounds, encode_rle, mask_bbox, parse_points, select_slice
 from ..models import ModelManager
-from ..volumes import Volume, VolumeCache
 from ..writer import SliceLabelWriter
 
 __all__ = ["AdaptiveClickInfer"]
@@ -82,7 +76,7 @@ class AdaptiveClickInfer(InferTask):
         self.settings = settings
         self.models = models if models is not None else ModelManager(settings)
         self.volumes = VolumeCache(settings.max_volumes)
-        self.sessions: LRUCache[InteractionState] = LRUCache(settings.max_sessions)
+        self.sessions: LRUCache[ClickSession] = LRUCache(settings.max_sessions)
         self.seen: LRUCache[frozenset] = LRUCache(settings.max_sessions)
         self._lock = threading.Lock()
         self._output_dir: str | None = None
@@ -106,7 +100,7 @@ class AdaptiveClickInfer(InferTask):
         loaded = self.models.get()
         t_model = time.perf_counter()
         try:
-            volume = self.volumes.get(image_path, loaded.in_channels, loaded.sequences)
+            volume = self.volumes.get(image_path, loaded.sequences)
         except ValueError as err:
             raise RequestError(f"cannot use image {os.path.basename(image_path)}: {err}") from err
         t_volume = time.perf_counter()
@@ -129,21 +123,19 @@ class AdaptiveClickInfer(InferTask):
 
         with self._lock:
             stored = self.sessions.get(session + (k,))
-            plan = plan_clicks(stored, clicks, loaded.key)
-            if plan.mode == "repeat" and stored is not None:
-                prob, summary = stored.prob, stored.result
-            else:
-                previous = stored.prob if plan.mode == "refine" and stored is not None else None
-                prediction = loaded.predictor(volume.data[..., k], list(plan.clicks), prev_mask=previous)
-                prob = np.asarray(prediction.prob, dtype=np.float32)
-                summary = {"candidates": self._candidates(prediction.candidates, num_candidates)}
-                self.sessions.put(session + (k,), InteractionState(plan.clicks, prob, summary, loaded.key))
+            key = (loaded.key, id(volume))  # other weights or a re-decoded (changed) image: start over
+            if stored is None or stored.key != key:
+                stored = ClickSession(loaded.predictor, volume.data[..., k], key=key)
+                self.sessions.put(session + (k,), stored)
+            try:
+                prediction, plan = stored.update(clicks)
+            except ValueError as err:  # channel mismatch and the like: the image does not suit the model
+                raise RequestError(f"cannot segment {os.path.basename(image_path)}: {err}") from err
+            prob = np.asarray(prediction.prob, dtype=np.float32)
+            summary = {"candidates": self._candidates(prediction.candidates, num_candidates)}
         t_predict = time.perf_counter()
 
-        mask = prob >= self.settings.threshold
-        if self.settings.respect_clicks:
-            for click in plan.clicks:
-                mask[click.y, click.x] = click.is_positive
+        mask = prediction.mask(self.settings.threshold, clicks=plan.clicks if self.settings.respect_clicks else None)
         label_file = self._write_label(volume, mask, k)
         end = time.perf_counter()
 
@@ -185,7 +177,7 @@ class AdaptiveClickInfer(InferTask):
         """Score, area, bbox and RLE of the best ``limit`` candidate masks (ranked best first by the predictor)."""
         out = []
         for rank, (candidate, score) in enumerate(candidates[:limit]):
-            mask = np.asarray(candidate) >= self.settings.threshold
+            mask = is_foreground(np.asarray(candidate), self.settings.threshold)
             out.append(
                 {
                     "rank": rank,

@@ -4,7 +4,7 @@
 The train task turns every image with a ``final`` label into slice-wise dataset items (contract: ``image`` float32
 ``[C, H, W]`` = ``volume[:, :, :, k]``, ``label`` uint8 ``[1, H, W]``): one item per label value present on a slice,
 so each labelled structure of a slice is its own object (SPEC section 5, "each object on its own"). The items go to
-``monai_adaptiveclick.engines.training.run_training`` (the training code the CLI and the bundle use) starting from
+``monai_adaptiveclick.engines.run_training`` (the training code the CLI and the bundle use) starting from
 the served checkpoint; the result replaces the served checkpoint atomically (``os.replace``), so the infer task
 reloads it at the next click. MONAI Label runs the task in a subprocess; its log lines are the progress shown by
 ``GET /train/``, and :meth:`AdaptiveClickTrain.stats` (``/info/`` ``train_stats``) reports the last run.
@@ -23,32 +23,24 @@ import numpy as np
 from monailabel.interfaces.datastore import Datastore, DefaultLabelTag
 from monailabel.interfaces.tasks.train import TrainTask
 
-from monai_adaptiveclick.engines.training import run_training
+from monai_adaptiveclick.data import load_image_volume
+from monai_adaptiveclick.engines import TrainingSettings, run_training
 from monai_adaptiveclick.networks import load_model, save_model
 
 from ..configs import AppSettings
 from ..models import ModelManager
-from ..volumes import load_array, load_volume
 
 __all__ = ["AdaptiveClickTrain", "build_training_items"]
 
 logger = logging.getLogger(__name__)
 
-_DEFAULTS: dict[str, Any] = {
-    "epochs": 1,
-    "batch_size": 4,
-    "lr": 5e-5,
-    "max_steps": 0,
-    "max_extra_clicks": 3,
-    "max_items": 400,
-    "min_area": 10,
-    "seed": 0,
-}
+RECIPE = "app_finetune"
+"""The training recipe of the task (``configs/app_finetune.json``); a request overrides any of :data:`OPTIONS`."""
+OPTIONS = ("epochs", "batch_size", "lr", "max_steps", "max_extra_clicks", "max_train_items", "min_object_area", "seed")
 
 
 def build_training_items(
     pairs: list[tuple[str, str]],
-    in_channels: int,
     sequences: tuple[str, ...] | None = None,
     min_area: int = 10,
     max_items: int | None = None,
@@ -57,8 +49,8 @@ def build_training_items(
 
     Args:
         pairs: ``(image path, label path)`` of each labelled volume; the label has the image's spatial shape.
-        in_channels: image channels of the model (see :func:`lib.volumes.load_volume`).
-        sequences: the model's MRI sequence names (multi-sequence siblings), or ``None``.
+        sequences: the model's MRI sequence names (multi-sequence siblings, ``data.load_image_volume``), or ``None``;
+            the images keep their own channels (the training transform matches them to the model, as the Predictor).
         min_area: objects with fewer pixels on a slice are skipped.
         max_items: keep at most this many items, evenly spread over the list (``None`` = all).
 
@@ -74,8 +66,8 @@ def build_training_items(
         raise ValueError(f"max_items must be >= 1 or None, got {max_items}.")
     items: list[dict] = []
     for image_path, label_path in pairs:
-        volume = load_volume(image_path, in_channels, sequences)
-        label, _ = load_array(label_path)
+        volume = load_image_volume(image_path, sequences)
+        label = load_image_volume(label_path).data[0]
         label = np.rint(label).astype(np.int64).reshape(label.shape[:2] + (-1,))
         if label.shape != volume.data.shape[1:]:
             raise ValueError(
@@ -110,8 +102,9 @@ class AdaptiveClickTrain(TrainTask):
         models: the model manager; its current file is the starting point (the untrained preset when none).
         description: shown by clients.
 
-    Request keys (defaults in :meth:`config`): ``epochs``, ``batch_size``, ``lr``, ``max_steps`` (0 = no limit),
-    ``max_extra_clicks``, ``max_items``, ``min_area``, ``seed``.
+    Request keys (:data:`OPTIONS`, defaults from the ``app_finetune`` recipe, shown by :meth:`config`): ``epochs``,
+    ``batch_size``, ``lr``, ``max_steps`` (0 or null = no limit), ``max_extra_clicks``, ``max_train_items``,
+    ``min_object_area``, ``seed``.
     """
 
     def __init__(
@@ -131,7 +124,8 @@ class AdaptiveClickTrain(TrainTask):
 
     def config(self) -> dict:
         """Default request values, shown by clients as editable options."""
-        return dict(_DEFAULTS)
+        defaults = TrainingSettings.from_recipe(RECIPE)
+        return {key: getattr(defaults, key) for key in OPTIONS}
 
     def stats(self) -> dict:
         """Statistics of the last finished run (``{}`` before the first one)."""
@@ -140,28 +134,41 @@ class AdaptiveClickTrain(TrainTask):
         with open(self.stats_path, encoding="utf-8") as handle:
             return json.load(handle)
 
-    def _options(self, request: dict) -> dict:
-        options = dict(_DEFAULTS)
-        for key, default in _DEFAULTS.items():
-            if key in request and request[key] not in (None, ""):
-                try:
-                    options[key] = type(default)(request[key])
-                except (TypeError, ValueError) as err:
-                    raise ValueError(
-                        f"train option {key!r} must be a {type(default).__name__}, got {request[key]!r}."
-                    ) from err
-        for key in ("epochs", "batch_size", "max_items", "min_area"):
-            if options[key] < 1:
-                raise ValueError(f"train option {key!r} must be >= 1, got {options[key]}.")
-        if options["max_steps"] < 0 or options["lr"] <= 0:
-            raise ValueError(f"need max_steps >= 0 and lr > 0, got {options['max_steps']} and {options['lr']}.")
-        return options
+    def _settings(self, request: dict, loaded: Any) -> TrainingSettings:
+        """The recipe's settings, the request's options over them, the served model's architecture.
+
+        Raises:
+            ValueError: an option of the wrong type or range, naming it.
+        """
+        overrides: dict[str, Any] = {}
+        for key in OPTIONS:
+            value = request.get(key)
+            if value in (None, ""):
+                continue
+            kind = float if key == "lr" else int
+            try:
+                overrides[key] = kind(value)
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"train option {key!r} must be a {kind.__name__}, got {value!r}.") from err
+        if overrides.get("max_steps") == 0:
+            overrides.pop("max_steps")
+        config = dict(loaded.config)
+        in_channels, head = int(config.pop("in_channels")), str(config.pop("head"))
+        return TrainingSettings.from_recipe(
+            RECIPE,
+            preset=self.settings.preset,
+            in_channels=in_channels,
+            head=head,
+            model_overrides=config,
+            init_checkpoint=loaded.path,
+            **overrides,
+        )
 
     def __call__(self, request: dict, datastore: Datastore) -> dict:
         """Run one fine-tuning round and publish the checkpoint; returns the run statistics."""
-        options = self._options(request)
         started = time.time()
         loaded = self.models.get()
+        settings = self._settings(request, loaded)
         pairs = []
         for image_id in datastore.get_labeled_images():
             label_id = datastore.get_label_by_image_id(image_id, DefaultLabelTag.FINAL)
@@ -171,34 +178,16 @@ class AdaptiveClickTrain(TrainTask):
                 )
         if not pairs:
             raise ValueError("no image has a final label in the datastore: save at least one label first.")
-        items = build_training_items(
-            pairs, loaded.in_channels, loaded.sequences, options["min_area"], options["max_items"]
-        )
+        items = build_training_items(pairs, loaded.sequences, settings.min_object_area, settings.max_train_items)
         if not items:
-            raise ValueError(f"the {len(pairs)} final labels hold no object of at least {options['min_area']} pixels.")
+            raise ValueError(
+                f"the {len(pairs)} final labels hold no object of at least {settings.min_object_area} pixels."
+            )
         logger.info(f"AdaptiveClick train: {len(items)} slice objects from {len(pairs)} labelled images")
 
-        config = dict(loaded.config)
-        in_channels, head = int(config.pop("in_channels")), str(config.pop("head"))
         run_dir = os.path.join(os.path.dirname(self.settings.checkpoint), "train_run")
         shutil.rmtree(run_dir, ignore_errors=True)
-        result = run_training(
-            items,
-            run_dir,
-            preset=self.settings.preset,
-            in_channels=in_channels,
-            head=head,
-            model_overrides=config,
-            init_checkpoint=loaded.path,
-            epochs=options["epochs"],
-            batch_size=options["batch_size"],
-            lr=options["lr"],
-            max_extra_clicks=options["max_extra_clicks"],
-            max_steps=options["max_steps"] or None,
-            device=self.settings.device,
-            seed=options["seed"],
-            progress=False,
-        )
+        result = run_training(items, run_dir, settings, device=self.settings.device, progress=False)
         target = self.settings.checkpoint
         os.makedirs(os.path.dirname(target), exist_ok=True)
         staging = f"{target}.tmp{os.getpid()}"
@@ -215,7 +204,7 @@ class AdaptiveClickTrain(TrainTask):
             "images": len(pairs),
             "items": len(items),
             "iterations": int(result.get("iterations", 0)),
-            "epochs": options["epochs"],
+            "epochs": settings.epochs,
             "history": history[-20:] if isinstance(history, list) else history,
             "start_ts": int(started),
             "duration_s": round(time.time() - started, 2),
