@@ -10,17 +10,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from monai_adaptiveclick.engines import TrainingSettings
 from monai_adaptiveclick.protocol import IOU_THRESHOLDS as THRESHOLDS
 from monai_adaptiveclick.protocol import PROB_THRESHOLD
 
-__all__ = ["BUDGETS", "PROB_THRESHOLD", "THRESHOLDS", "Budget", "RunOptions"]
+__all__ = ["BUDGETS", "PROB_THRESHOLD", "THRESHOLDS", "Budget", "RunOptions", "budget_from_recipe"]
 
 
 @dataclass(frozen=True)
 class Budget:
     """Training and evaluation settings shared by every method.
 
+    The training fields come from a recipe of ``configs/`` (``compare_quick``, ``compare_full``:
+    :func:`budget_from_recipe`); the remaining training settings (clicks, augmentation, clipping) are that recipe's too.
+
     Attributes:
+        recipe: the training recipe.
         preset: AdaptiveClick preset (its architecture, at ``image_size``).
         image_size: network input size of every learned model (DeepGrow included).
         steps: training iterations of every learned method.
@@ -36,6 +41,7 @@ class Budget:
         num_hard_cases: number of hard-case overlay figures.
     """
 
+    recipe: str
     preset: str
     image_size: int
     steps: int
@@ -51,14 +57,29 @@ class Budget:
     num_hard_cases: int
 
 
+def budget_from_recipe(recipe: str, **evaluation: object) -> Budget:
+    """A :class:`Budget` whose training fields are the recipe's (``max_steps`` -> ``steps``; ``lr_milestones``:
+    ``[]`` = constant lr, ``null`` = x0.1 after 2/3 of the steps) and whose other fields are ``evaluation``."""
+    settings = TrainingSettings.from_recipe(recipe)
+    if settings.max_steps is None:
+        raise ValueError(f"recipe {recipe!r} must set max_steps: every method trains for the same number of steps.")
+    if settings.lr_milestones not in (None, []):
+        raise ValueError(f"recipe {recipe!r}: lr_milestones must be [] or null for the comparison.")
+    return Budget(
+        recipe=recipe,
+        preset=settings.preset,
+        image_size=int(settings.model_overrides["image_size"]),
+        steps=int(settings.max_steps),
+        batch_size=settings.batch_size,
+        lr=settings.lr,
+        decay_at=None if settings.lr_milestones == [] else 2 / 3,
+        **evaluation,
+    )
+
+
 BUDGETS: dict[str, Budget] = {
-    "quick": Budget(
-        preset="small_cpu",
-        image_size=128,
-        steps=250,
-        batch_size=8,
-        lr=1e-4,
-        decay_at=None,
+    "quick": budget_from_recipe(
+        "compare_quick",
         deepgrow_features=(32, 32, 64, 128, 256, 32),
         max_clicks=20,
         zoom_in=False,
@@ -67,13 +88,8 @@ BUDGETS: dict[str, Budget] = {
         max_eval_objects=None,
         num_hard_cases=4,
     ),
-    "full": Budget(
-        preset="vit_b_448",
-        image_size=448,
-        steps=20_000,
-        batch_size=16,
-        lr=5e-5,
-        decay_at=2 / 3,
+    "full": budget_from_recipe(
+        "compare_full",
         deepgrow_features=(32, 64, 128, 256, 512, 32),
         max_clicks=20,
         zoom_in=True,

@@ -16,7 +16,7 @@ from typing import Any
 
 from comparison.methods import MethodSpec
 from comparison.settings import Budget, RunOptions
-from monai_adaptiveclick.engines import CHECKPOINT_PREFIX, run_training
+from monai_adaptiveclick.engines import CHECKPOINT_PREFIX, TrainingSettings, run_training
 
 __all__ = ["train_method"]
 
@@ -57,9 +57,8 @@ def train_method(
         backbone = None
         architecture = "BasicUNet"
     start = time.perf_counter()
-    trained = run_training(
-        train_items,
-        model_dir,
+    settings = TrainingSettings.from_recipe(
+        budget.recipe,
         preset=budget.preset,
         head=spec.head,
         loss=spec.loss,
@@ -68,13 +67,12 @@ def train_method(
         batch_size=budget.batch_size,
         lr=budget.lr,
         lr_milestones=[milestone],
-        device=options.device,
         seed=seed,
-        progress=options.progress,
         max_steps=budget.steps,
         model_overrides=overrides,
         pretrained_backbone=backbone,
     )
+    trained = run_training(train_items, model_dir, settings, device=options.device, progress=options.progress)
     if not options.keep_checkpoints:
         for state in model_dir.glob(f"{CHECKPOINT_PREFIX}_*.pt"):
             state.unlink()

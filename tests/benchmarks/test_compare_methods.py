@@ -20,7 +20,8 @@ import pytest
 
 from monai_adaptiveclick.engines import NoCResult
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "compare_methods.py"
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "benchmarks" / "compare_methods.py"
 
 
 @pytest.fixture(scope="module")
@@ -140,10 +141,10 @@ def test_train_method_hands_the_budget_and_ablation_to_run_training(compare, com
     """Every learned method gets the same steps / batch / lr schedule; only head, loss, loss_kwargs, widths differ."""
     calls = []
 
-    def fake_run_training(items, output_dir, **kwargs):
-        calls.append(kwargs)
+    def fake_run_training(items, output_dir, settings, **kwargs):
+        calls.append(dataclasses.asdict(settings))
         (output_dir / "checkpoint_epoch=1.pt").write_bytes(b"")
-        return {"checkpoint": str(output_dir / "model.pt"), "iterations": kwargs["max_steps"]}
+        return {"checkpoint": str(output_dir / "model.pt"), "iterations": settings.max_steps}
 
     monkeypatch.setattr(comparison.training, "run_training", fake_run_training)
     spec = compare.METHODS[key]
@@ -161,6 +162,11 @@ def test_train_method_hands_the_budget_and_ablation_to_run_training(compare, com
         assert kwargs["model_overrides"] == {"image_size": 448}
         assert kwargs["pretrained_backbone"] == "mae.pth" and record["preset"] == "vit_b_448"
     assert record["steps"] == 30 and record["loss_kwargs"] == dict(spec.loss_kwargs)
+    # the settings the budget does not fix come from its recipe over configs/train_defaults.json
+    assert (
+        kwargs["max_extra_clicks"]
+        == json.loads((REPO / "configs" / "train_defaults.json").read_text())["max_extra_clicks"]
+    )
     assert not list(tmp_path.glob("checkpoint_*.pt"))  # deleted without keep_checkpoints
 
 

@@ -304,3 +304,24 @@ def test_recipes_are_complete_and_bad_settings_name_the_problem(tmp_path):
     custom = tmp_path / "mine.json"
     custom.write_text('{"_description_": "x", "epochs": 7}')
     assert TrainingSettings.from_recipe(custom).epochs == 7
+
+
+def test_loss_settings_reach_the_criterion_and_ignore_reaches_the_loss():
+    model = create_model("tiny", in_channels=3)
+    batch = fixed_batch(make_items(2))
+    trainer = _trainer(model, batch, loss="afl", loss_kwargs={"agr": False})
+    criterion = trainer.loss_function.criterion
+    assert type(criterion.mask_loss).__name__ == "AdaptiveFocalLoss" and criterion.mask_loss.agr is False
+    # the [label, ignore] target: logits changed only on ignored pixels leave the loss unchanged
+    torch.manual_seed(1)
+    outputs = {"pred_logits": torch.randn(2, 4, 2), "pred_masks": torch.randn(2, 4, 16, 16)}
+    label = torch.zeros(2, 1, 64, 64)
+    label[:, :, 16:48, 16:48] = 1
+    ignore = torch.zeros_like(label)
+    ignore[:, :, :, :32] = 1
+    target = torch.cat([label, ignore], 1)
+    changed = {**outputs, "pred_masks": outputs["pred_masks"].clone()}
+    changed["pred_masks"][..., :8] += 5.0  # the left half at mask resolution: all ignored
+    loss = trainer.loss_function
+    assert float(loss(changed, target)) == pytest.approx(float(loss(outputs, target)), abs=1e-6)
+    assert float(loss(changed, target[:, :1])) != pytest.approx(float(loss(outputs, target[:, :1])), abs=1e-3)

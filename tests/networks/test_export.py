@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from monai.networks.utils import convert_to_torchscript
@@ -32,16 +33,33 @@ def _trace(net: torch.nn.Module, x: torch.Tensor):
         return torch.jit.trace(net, x)
 
 
+def _reference_probability(outputs: dict, head: str, size: tuple[int, int]) -> np.ndarray:
+    """SPEC section 1 written out in numpy from the raw head outputs: weights ``w_q = softmax(class_q)[object]``,
+    ``P = sum_q w_q sigmoid(mask_q) / sum_q w_q`` at 1/4 resolution, then the library's bilinear x4 upsampling and
+    the crop to the input size (mask-fixed: the logits are upsampled, then ``sigmoid``)."""
+    masks = outputs["pred_masks"].double().numpy()
+    if head == "mask_fixed":
+        up = torch.nn.functional.interpolate(torch.from_numpy(masks), scale_factor=4.0, mode="bilinear")
+        return 1.0 / (1.0 + np.exp(-up[..., : size[0], : size[1]].numpy()))
+    logits = outputs["pred_logits"].double().numpy()
+    weights = np.exp(logits[..., 0]) / np.exp(logits).sum(-1)  # [B, Q]
+    sigmoid = 1.0 / (1.0 + np.exp(-masks))
+    prob = (weights[:, :, None, None] * sigmoid).sum(1, keepdims=True) / weights.sum(1)[:, None, None, None]
+    up = torch.nn.functional.interpolate(torch.from_numpy(prob), scale_factor=4.0, mode="bilinear")
+    return up[..., : size[0], : size[1]].numpy()
+
+
 @pytest.mark.parametrize("head", ["camd", "mask_fixed"])
-def test_wrapper_shapes_and_consistency(head):
+def test_wrapper_logits_are_the_final_probability_of_spec_section_1(head):
     model = create_model("tiny", in_channels=1, head=head).eval()
     net = AdaptiveClickExportWrapper(model).eval()
     x = torch.cat([_input((20, 30)), _input((50, 10), prev=1.0)])
     with torch.no_grad():
         logits = net(x)
-        prob, _, _ = model.predict(x)
+        outputs = model(x)
     assert logits.shape == (2, 1, 64, 64)
-    torch.testing.assert_close(logits.sigmoid(), prob.clamp(1e-6, 1 - 1e-6), atol=1e-5, rtol=1e-5)
+    expected = np.clip(_reference_probability(outputs, head, (64, 64)), 1e-6, 1 - 1e-6)
+    np.testing.assert_allclose(torch.sigmoid(logits.double()).numpy(), expected, atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="AdaptiveClick"):
         AdaptiveClickExportWrapper(torch.nn.Conv2d(4, 1, 1))
 
