@@ -25,7 +25,7 @@ def _imports(path: Path) -> set[str]:
     """Absolute names of the package modules ``path`` imports (relative imports resolved)."""
     package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
     names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -47,5 +47,8 @@ def test_imports_flow_one_way(path):
 
 
 def test_no_module_is_oversized():
-    sizes = {p: len(p.read_text().splitlines()) for p in [*PACKAGE.rglob("*.py"), *(ROOT / "apps").rglob("*.py")]}
+    sizes = {
+        p: len(p.read_text(encoding="utf-8").splitlines())
+        for p in [*PACKAGE.rglob("*.py"), *(ROOT / "apps").rglob("*.py")]
+    }
     assert not {str(p.relative_to(ROOT)): n for p, n in sizes.items() if n > 420}

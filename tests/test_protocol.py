@@ -24,7 +24,7 @@ def test_values_of_the_paper_protocol():
 def _literals(path: Path) -> list[str]:
     """``0.49`` number literals and ``radius=5`` defaults in the code of ``path`` (docstrings and comments aside)."""
     found = []
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Constant) and node.value == 0.49 and not isinstance(node.value, bool):
             found.append(f"{path.name}:{node.lineno}: 0.49")
         if isinstance(node, ast.arguments):

@@ -12,8 +12,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from .common import UsageError
 from .demo import add_demo_parser
-from .errors import UsageError
 from .evaluate import add_evaluate_parser
 from .serve import add_serve_sample_parser, serve_sample_command
 from .train import add_train_parser

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .errors import UsageError
+from .common import UsageError, show_progress
 
 __all__ = ["add_demo_parser"]
 
@@ -49,7 +49,7 @@ def _run_demo(args: argparse.Namespace) -> int:
             recipe=args.recipe,
             eval_objects=args.eval_objects,
             max_clicks=args.max_clicks,
-            progress=not args.quiet,
+            progress=show_progress(args.quiet),
             preset=args.preset,
             seed=args.seed,
             model_overrides=None if args.image_size is None else {"image_size": args.image_size},

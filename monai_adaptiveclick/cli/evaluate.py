@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from .common import UsageError, show_progress
 
 __all__ = ["add_evaluate_parser"]
 
@@ -163,7 +163,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
             max_clicks=args.max_clicks,
             zoom_in=not args.no_zoom_in,
             flip=not args.no_flip,
-            progress=not args.quiet,
+            progress=show_progress(args.quiet),
             method=label,
             callback=_overlay_writer(output / "overlays" / _safe_name(label), args.overlays),
         )

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import UsageError
+from .common import UsageError
 
 __all__ = ["DEMO_MODEL", "add_serve_sample_parser", "serve_sample_command"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .errors import UsageError
+from .common import UsageError, show_progress
 
 __all__ = ["add_train_parser"]
 
@@ -69,7 +69,7 @@ def _run_train(args: argparse.Namespace) -> int:
     try:
         settings = TrainingSettings.from_recipe(args.recipe, **{name: getattr(args, name) for name in _SETTING_FLAGS})
         result = train_from_settings(
-            settings, args.output, resume=args.resume, device=args.device, progress=not args.quiet
+            settings, args.output, resume=args.resume, device=args.device, progress=show_progress(args.quiet)
         )
     except (ValueError, KeyError, TypeError, FileNotFoundError) as err:
         raise UsageError(f"cannot train: {err}") from err

@@ -79,6 +79,8 @@ class TrainingLoss(torch.nn.Module):
         if target.ndim != 4 or target.shape[1] not in (1, 2):
             raise ValueError(f"target must be [B, 2, H, W] (label, ignore) or [B, 1, H, W], got {tuple(target.shape)}.")
         ignore = target[:, 1:2] if target.shape[1] == 2 else None
+        if ignore is not None and not bool(ignore.any()):
+            ignore = None  # nothing ignored in this batch: the plain (faster) loss path, same value
         total, parts = self.criterion(_float_outputs(outputs), target[:, :1], ignore=ignore)
         self.last_parts = {k: float(v) for k, v in parts.items()}
         return total

@@ -74,7 +74,7 @@ def load_recipe(recipe: str | os.PathLike) -> dict[str, Any]:
     """
     path = _recipe_path(recipe)
     try:
-        content = json.loads(path.read_text())
+        content = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise ValueError(f"recipe {path} is not valid JSON: {err}") from err
     if not isinstance(content, dict):

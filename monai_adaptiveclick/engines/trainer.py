@@ -83,7 +83,7 @@ def create_trainer(
         log_dir: where TensorBoard logs go (default ``output_dir / "tensorboard"``; none without either).
         val_items: held-out items for NoC validation every ``settings.val_interval`` epochs.
         resume_from: a full-state checkpoint to restore at start (model, optimizer, scheduler, epoch, iteration).
-        progress: a progress bar (per-iteration loss) instead of per-iteration log lines.
+        progress: a progress bar with the per-iteration loss (the log gets one line per epoch either way).
         is_main_process: only the main process writes checkpoints and logs and validates.
 
     Returns:
@@ -119,12 +119,9 @@ def create_trainer(
     trainer.validation = None
     writer = None
     if is_main_process:
-        # with a progress bar the per-iteration loss is on the bar: log epochs only, so the console stays readable
+        # per-iteration losses go to the progress bar (on a terminal); the log gets one line per epoch
         StatsHandler(
-            name="monai_adaptiveclick.train",
-            tag_name="train_loss",
-            output_transform=_loss_of,
-            iteration_log=not progress,
+            name="monai_adaptiveclick.train", tag_name="train_loss", output_transform=_loss_of, iteration_log=False
         ).attach(trainer)
         if log_dir is not None or output_dir is not None:
             from torch.utils.tensorboard import SummaryWriter
