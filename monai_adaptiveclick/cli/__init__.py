@@ -3,7 +3,8 @@
 
 One module per subcommand, each with an ``add_<command>_parser(subparsers)`` that binds its handler; more
 subcommands plug in the same way. User errors (a missing data folder or checkpoint, an unknown dataset or recipe,
-inconsistent options) print one ``error:`` line to stderr and exit with status 2, without a traceback.
+inconsistent options, a checkpoint that does not load) print one ``error:`` line to stderr and exit with status 2,
+without a traceback.
 """
 
 from __future__ import annotations
@@ -41,5 +42,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except (UsageError, FileNotFoundError, NotADirectoryError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        message = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        print(f"error: {message}", file=sys.stderr)
         return 2

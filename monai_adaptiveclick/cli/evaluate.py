@@ -121,7 +121,7 @@ def _build_predictors(args: argparse.Namespace) -> list[tuple[str, Any]]:
             try:
                 predictor = Predictor.from_checkpoint(path, device=args.device)
             except (ValueError, RuntimeError, OSError) as err:
-                raise UsageError(f"cannot load checkpoint {str(path)!r}: {str(err).splitlines()[0]}") from err
+                raise UsageError(f"cannot load checkpoint {str(path)!r}: {err}") from err
             predictors.append((f"{CHECKPOINT_METHOD}:{path.stem}", predictor))
     return predictors
 

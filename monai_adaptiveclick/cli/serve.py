@@ -46,6 +46,13 @@ def serve_sample_command(args: argparse.Namespace) -> tuple[list[str], dict[str,
     weights = args.weights if args.weights is not None else (DEMO_MODEL if DEMO_MODEL.is_file() else None)
     if weights is not None and not weights.is_file():
         raise UsageError(f"weights file {str(weights)!r} does not exist.")
+    if weights is not None:
+        from monai_adaptiveclick.networks import load_model
+
+        try:  # refuse a file the server could not serve before starting it
+            load_model(weights, map_location="cpu")
+        except (ValueError, RuntimeError, OSError) as err:
+            raise UsageError(f"cannot load weights {str(weights)!r}: {err}") from err
     argv = ["/bin/bash", str(script)]
     if weights is not None:
         argv += ["--conf", "bundle_checkpoint", str(weights.resolve())]

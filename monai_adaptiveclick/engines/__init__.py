@@ -11,8 +11,8 @@ from monai_adaptiveclick.engines.baselines import (
     WatershedPredictor,
     get_baseline,
 )
+from monai_adaptiveclick.engines.checkpoints import CHECKPOINT_PREFIX, find_last_checkpoint, prune_checkpoints
 from monai_adaptiveclick.engines.evaluation import evaluate_noc
-from monai_adaptiveclick.engines.handlers import CHECKPOINT_PREFIX, find_last_checkpoint
 from monai_adaptiveclick.engines.interaction import ClickSimulation, TrainingLoss
 from monai_adaptiveclick.engines.noc_results import NoCResult, ObjectRecord, compute_iou, noc_from_ious
 from monai_adaptiveclick.engines.reporting import display_image, format_table, plot_miou_curves, save_overlay
@@ -61,6 +61,7 @@ __all__ = [
     "noc_from_ious",
     "object_roi",
     "plot_miou_curves",
+    "prune_checkpoints",
     "run_training",
     "save_deployable_model",
     "save_overlay",

@@ -8,17 +8,14 @@
 * :class:`FiniteLossCheck`: stops a run whose loss is NaN / inf on ``IterationEvents.LOSS_COMPLETED``;
 * :class:`NoCValidationHandler`: NoC validation on held-out items every few epochs (SPEC section 5);
 * :class:`HistoryRecorder`: per-epoch loss, learning rate, time and validation metrics;
-* :func:`find_last_checkpoint` / :func:`require_last_checkpoint`: the newest full-state checkpoint to resume from.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import re
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,20 +31,14 @@ from .interaction import unwrap_model
 from .training_data import usable_items
 
 __all__ = [
-    "CHECKPOINT_PREFIX",
     "FiniteLossCheck",
     "GradientClipping",
     "HistoryRecorder",
     "ModelConfigRecord",
     "NoCValidationHandler",
-    "find_last_checkpoint",
-    "require_last_checkpoint",
 ]
 
 logger = logging.getLogger(__name__)
-
-CHECKPOINT_PREFIX = "checkpoint"
-_CKPT_PATTERN = re.compile(rf"^{CHECKPOINT_PREFIX}_(?:final_iteration|epoch)=(\d+)\.pt$")
 
 
 class GradientClipping:
@@ -228,29 +219,3 @@ class HistoryRecorder:
         }
         record.update({k: float(v) for k, v in engine.state.metrics.items() if isinstance(v, (int, float))})
         self.history.append(record)
-
-
-def find_last_checkpoint(directory: str | Path) -> Path | None:
-    """The newest full-state checkpoint (``checkpoint_*.pt`` written by ``CheckpointSaver``) in ``directory``."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        return None
-    candidates = [p for p in directory.iterdir() if _CKPT_PATTERN.match(p.name)]
-    if not candidates:
-        return None
-    return max(candidates, key=lambda p: (p.stat().st_mtime_ns, int(_CKPT_PATTERN.match(p.name).group(1))))
-
-
-def require_last_checkpoint(directory: str | Path) -> str:
-    """:func:`find_last_checkpoint` for ``resume=True``: raises when there is nothing to resume from.
-
-    Raises:
-        FileNotFoundError: ``directory`` holds no ``checkpoint_*.pt`` file.
-    """
-    found = find_last_checkpoint(directory)
-    if found is None:
-        raise FileNotFoundError(
-            f"resume requested but {str(directory)!r} holds no {CHECKPOINT_PREFIX}_epoch=*.pt / "
-            f"{CHECKPOINT_PREFIX}_final_iteration=*.pt checkpoint."
-        )
-    return str(found)

@@ -14,6 +14,7 @@ Under ``torchrun`` (``distributed=True``) the model is wrapped in DDP, each proc
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,12 +25,13 @@ import torch
 from ignite.engine import Engine, Events
 from monai.data import DistributedSampler
 from monai.engines import SupervisedTrainer
-from monai.handlers import CheckpointLoader, CheckpointSaver, LrScheduleHandler, StatsHandler, TensorBoardStatsHandler
+from monai.handlers import CheckpointLoader, LrScheduleHandler, StatsHandler, TensorBoardStatsHandler
 from monai.utils import CommonKeys
 
 from monai_adaptiveclick.losses import build_criterion
 from monai_adaptiveclick.networks import (
     AdaptiveClickExportWrapper,
+    atomic_save,
     create_model,
     get_head,
     load_model,
@@ -38,20 +40,15 @@ from monai_adaptiveclick.networks import (
 )
 
 from . import distributed
-from .handlers import (
-    CHECKPOINT_PREFIX,
-    FiniteLossCheck,
-    GradientClipping,
-    HistoryRecorder,
-    ModelConfigRecord,
-    NoCValidationHandler,
-    find_last_checkpoint,
-)
+from .checkpoints import CHECKPOINT_PREFIX, TrainingCheckpoints, find_last_checkpoint, list_checkpoints
+from .handlers import FiniteLossCheck, GradientClipping, HistoryRecorder, ModelConfigRecord, NoCValidationHandler
 from .interaction import ClickSimulation, TrainingLoss, unwrap_model
 from .settings import TrainingSettings
 from .training_data import create_train_dataset, create_train_loader, load_training_items, usable_items
 
 __all__ = ["create_trainer", "run_training", "save_deployable_model", "train_from_settings"]
+
+logger = logging.getLogger(__name__)
 
 
 def _loss_of(output: Mapping[str, Any]) -> float:
@@ -150,18 +147,9 @@ def create_trainer(
     }
     if output_dir is not None:
         # built on every process: ignite's constructor syncs the process group; only the main process writes
-        saver = CheckpointSaver(
-            save_dir=str(output_dir),
-            save_dict=state,
-            file_prefix="",
-            save_final=True,
-            final_filename=None,
-            epoch_level=True,
-            save_interval=settings.checkpoint_interval,
-            n_saved=settings.checkpoints_kept,
-        )
+        checkpoints = TrainingCheckpoints(output_dir, state, settings.checkpoint_interval, settings.checkpoints_kept)
         if is_main_process:
-            saver.attach(trainer)
+            checkpoints.attach(trainer)
     if resume_from is not None:
         CheckpointLoader(load_path=str(resume_from), load_dict=state, map_location=device).attach(trainer)
     if progress and is_main_process:
@@ -203,8 +191,7 @@ def save_deployable_model(model: torch.nn.Module, path: str | Path, **extra: Any
     path = save_model(module, path, **extra)
     payload = torch.load(path, map_location="cpu", weights_only=True)
     payload["model"] = AdaptiveClickExportWrapper(module).state_dict()
-    torch.save(payload, path)
-    return Path(path)
+    return atomic_save(payload, path)
 
 
 def _check_checkpoint_config(path: Path, model: torch.nn.Module) -> None:
@@ -285,7 +272,13 @@ def run_training(
     output_dir = Path(output_dir)
     resume_from = find_last_checkpoint(output_dir) if resume else None
     if resume and resume_from is None:
-        raise FileNotFoundError(f"resume=True but {output_dir} holds no {CHECKPOINT_PREFIX}_*.pt checkpoint.")
+        found = [p.name for p in list_checkpoints(output_dir)]
+        raise FileNotFoundError(
+            f"resume=True but {output_dir} holds no loadable {CHECKPOINT_PREFIX}_*.pt checkpoint"
+            + (f" (unreadable: {found})." if found else ".")
+        )
+    if resume_from is not None:
+        logger.info("resuming from %s", resume_from)
     torch.manual_seed(settings.seed)
     np.random.seed(settings.seed)
     model = _build_model(settings, resume_from)

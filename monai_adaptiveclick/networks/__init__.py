@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from .adaptiveclick import FINAL_COMBINATIONS, GUIDANCE_CHANNELS, HEADS, AdaptiveClick, create_model, list_presets
 from .backbone import ClickGuidedViT, SimpleFeaturePyramid
-from .checkpoint import check_state_dict, load_model, load_pretrained_backbone, read_checkpoint_extra, save_model
+from .checkpoint import (
+    atomic_save,
+    check_state_dict,
+    load_model,
+    load_pretrained_backbone,
+    read_checkpoint_extra,
+    save_model,
+)
 from .click_decoder import ClickAwareMaskDecoder, build_caam_attention_mask
 from .deepgrow import DEEPGROW_HEAD, DeepGrow2D
 from .export import AdaptiveClickExportWrapper
@@ -18,6 +25,7 @@ from .presets import PRESETS
 
 __all__ = [
     "AdaptiveClick",
+    "atomic_save",
     "AdaptiveClickExportWrapper",
     "ClickAwareMaskDecoder",
     "ClickGuidedViT",

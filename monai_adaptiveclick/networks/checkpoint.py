@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from .adaptiveclick import AdaptiveClick, build_model, create_model
 from .deepgrow import DeepGrow2D
 
 __all__ = [
+    "atomic_save",
     "check_state_dict",
     "load_model",
     "load_pretrained_backbone",
@@ -48,9 +50,33 @@ def save_model(model: AdaptiveClick | DeepGrow2D, path: str | os.PathLike, **ext
     """
     if not hasattr(model, "config"):
         raise ValueError(f"{type(model).__name__} has no .config; save_model needs an AdaptiveClick model.")
+    payload = {"format": FORMAT, "config": dict(model.config), "state_dict": model.state_dict(), "extra": extra}
+    return atomic_save(payload, path)
+
+
+def atomic_save(obj: object, path: str | os.PathLike) -> Path:
+    """``torch.save`` through a temporary file in the same folder renamed into place: a reader (or a crash) never
+    sees a half-written file under ``path``.
+
+    Example:
+        >>> import tempfile
+        >>> target = Path(tempfile.mkdtemp()) / "sub" / "weights.pt"
+        >>> atomic_save({"w": torch.ones(2)}, target).name, sorted(p.name for p in target.parent.iterdir())
+        ('weights.pt', ['weights.pt'])
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": FORMAT, "config": dict(model.config), "state_dict": model.state_dict(), "extra": extra}, path)
+    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            torch.save(obj, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(staging, 0o644)
+        os.replace(staging, path)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -131,7 +157,10 @@ def load_model(
             f"{path} has no stored model config (not written by save_model); pass preset=... to describe the "
             "architecture."
         )
-    check_state_dict(model, state)
+    try:
+        check_state_dict(model, state)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from err
     return model.to(map_location).eval()
 
 

@@ -226,8 +226,9 @@ def test_demo_writes_report_plot_and_overlays(tmp_path, capsys):
 def test_serve_sample_serves_given_weights_and_rejects_missing_ones(tmp_path, monkeypatch):
     from monai_adaptiveclick import cli
 
-    weights = tmp_path / "model.pt"
-    weights.write_bytes(b"")
+    from monai_adaptiveclick.networks import create_model, save_model
+
+    weights = save_model(create_model("tiny", in_channels=1), tmp_path / "model.pt")
     args = cli.build_parser().parse_args(["serve-sample", "--port", "8123", "--weights", str(weights)])
     argv, env = cli.serve_sample_command(args)
     assert argv[1].endswith("apps/adaptiveclick/start_sample_server.sh") and Path(argv[1]).is_file()
@@ -238,3 +239,36 @@ def test_serve_sample_serves_given_weights_and_rejects_missing_ones(tmp_path, mo
     assert argv[2:] == []
     with pytest.raises(cli.UsageError, match="does not exist"):
         cli.serve_sample_command(cli.build_parser().parse_args(["serve-sample", "--weights", "absent.pt"]))
+
+
+def _bad_checkpoint(path: Path, kind: str) -> Path:
+    if kind == "zero-byte":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("these are not weights\n")
+    else:  # a state dict of the right format whose keys do not fit the architecture
+        torch.save(
+            {"config": {"head": "camd", "in_channels": 1, "image_size": 64}, "state_dict": {"w": torch.ones(1)}}, path
+        )
+    return path
+
+
+@pytest.mark.parametrize("kind", ["zero-byte", "text", "wrong-keys"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["evaluate", "--dataset", DATASET, "--checkpoint", "{ckpt}"],
+        ["train", "--preset", "tiny", "--epochs", "1", "--val-max-items", "0", "--init-checkpoint", "{ckpt}"],
+        ["serve-sample", "--weights", "{ckpt}"],
+    ],
+    ids=["evaluate", "train", "serve-sample"],
+)
+def test_every_subcommand_refuses_a_bad_checkpoint_in_one_line(tmp_path, capsys, monkeypatch, command, kind):
+    monkeypatch.setattr("os.execve", lambda *a: pytest.fail("the server must not start"))
+    checkpoint = _bad_checkpoint(tmp_path / "bad.pt", kind)
+    argv = [part.replace("{ckpt}", str(checkpoint)) for part in command] + ["--output", str(tmp_path / "out")]
+    if command[0] == "serve-sample":
+        argv = argv[:-2] + ["--studies", str(tmp_path / "studies")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "bad.pt" in err and err.count("\n") == 1 and "Traceback" not in err

@@ -166,7 +166,7 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
         run_training(empty, tmp_path, preset="tiny", epochs=1)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_training_items("brats_png", tmp_path / "missing")
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+    with pytest.raises(FileNotFoundError, match="no loadable checkpoint"):
         run_training(make_items(2), tmp_path / "fresh", preset="tiny", epochs=1, resume=True)
     with pytest.raises(ValueError, match="same size"):
         usable_items([{"image": np.zeros((1, 8, 8)), "label": np.zeros((1, 9, 8))}])
