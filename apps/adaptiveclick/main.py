@@ -1,30 +1,38 @@
 # Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
-"""MONAI Label app serving AdaptiveClick (Lin et al., TNNLS 2024) for 3D Slicer and OHIF (issue 7).
+"""MONAI Label app serving AdaptiveClick (Lin et al., TNNLS 2024) for 3D Slicer and OHIF (issues 7, 16).
 
 Start it with ``monailabel start_server --app apps/adaptiveclick --studies <folder> --conf checkpoint <model.pt>``
 (see README.md). One infer task ``adaptiveclick`` (deepgrow type, dimension 2: click mode in Slicer, refining the
 slice click by click) and one train task ``adaptiveclick`` (fine-tuning on ``labels/final``). ``--conf`` keys are
 listed in ``lib/configs.py``.
 
-Errors in a request (no clicks, clicks outside the volume, an unknown image, ...) come back as an HTTP 4xx error
-whose JSON ``detail`` names the problem; unexpected failures as a 500 with the exception message. The server keeps
-serving either way.
+What the app guarantees (README "What the app guarantees"): image ids and label tags resolve only inside the studies
+folder (``lib/datastore.py``), uploads and saved labels are checked before they are stored, bad stored files are
+skipped with a logged reason, and every malformed request (``lib/guards.py``, ``lib/interaction.py``) gets an HTTP
+4xx whose JSON ``detail`` names the problem. Unexpected failures answer 500 with the exception message (no
+traceback); the server keeps serving either way.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 
 from fastapi import HTTPException
+from lib.activelearning import UsableRandom
 from lib.common import RequestError
 from lib.configs import parse_settings
+from lib.datastore import ConfinedLocalDatastore, check_image_id, check_label_tag
+from lib.guards import install_request_guards
 from lib.infers import AdaptiveClickInfer
+from lib.interaction import check_click_count
 from lib.models import ModelManager
 from lib.trainers import AdaptiveClickTrain
+from monailabel.config import settings as label_settings
 from monailabel.interfaces.app import MONAILabelApp
+from monailabel.interfaces.datastore import Datastore, DefaultLabelTag
 from monailabel.interfaces.exception import MONAILabelException
 from monailabel.interfaces.tasks.infer_v2 import InferTask
+from monailabel.interfaces.tasks.strategy import Strategy
 from monailabel.interfaces.tasks.train import TrainTask
 
 __all__ = ["AdaptiveClickApp", "MODEL_NAME"]
@@ -32,6 +40,15 @@ __all__ = ["AdaptiveClickApp", "MODEL_NAME"]
 logger = logging.getLogger(__name__)
 
 MODEL_NAME = "adaptiveclick"
+
+
+def _flag(value: object, name: str) -> bool:
+    """A boolean request field (JSON boolean, or the strings true / false)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", ""):
+        return value.strip().lower() == "true"
+    raise RequestError(f"{name!r} must be true or false, got {value!r:.80}.")
 
 
 class AdaptiveClickApp(MONAILabelApp):
@@ -64,29 +81,71 @@ class AdaptiveClickApp(MONAILabelApp):
         """The ``adaptiveclick`` train task (fine-tunes on ``labels/final``)."""
         return {MODEL_NAME: AdaptiveClickTrain(self.settings, self.models)}
 
-    def infer(self, request: dict, datastore=None) -> dict:
-        """Run an infer task, turning request problems into HTTP errors whose message a client can show.
+    def init_datastore(self) -> Datastore:
+        """The studies folder as a :class:`lib.datastore.ConfinedLocalDatastore` (remote datastores unchanged)."""
+        if self.studies.startswith(("http://", "https://")):
+            return super().init_datastore()
+        return ConfinedLocalDatastore(
+            self.studies,
+            max_channels=self.settings.max_channels,
+            max_label=self.settings.max_label,
+            extensions=label_settings.MONAI_LABEL_DATASTORE_FILE_EXT,
+            auto_reload=label_settings.MONAI_LABEL_DATASTORE_AUTO_RELOAD,
+            read_only=label_settings.MONAI_LABEL_DATASTORE_READ_ONLY,
+        )
+
+    def init_strategies(self) -> dict[str, Strategy]:
+        """``random``: MONAI Label's rule, skipping images that fail the file checks."""
+        return {"random": UsableRandom()}
+
+    def on_init_complete(self) -> None:
+        """Server start: MONAI Label's own start-up, then the request guards on its endpoints (``lib/guards.py``)."""
+        super().on_init_complete()
+        install_request_guards()
+
+    def _image_file(self, store: Datastore, image_id: str) -> str:
+        if isinstance(store, ConfinedLocalDatastore):
+            return store.resolve_image(image_id)
+        uri = store.get_image_uri(image_id)
+        if not uri:
+            raise RequestError(f"unknown image {image_id!r}: no such image in the datastore.", 404)
+        return uri
+
+    def infer(self, request: dict, datastore: Datastore | None = None) -> dict:
+        """Run the infer task on a datastore image, answering request problems with HTTP errors a client can show.
+
+        Unlike ``MONAILabelApp.infer``, ``image`` is always a datastore id (never a file path) and ``save_label``
+        writes through the confined datastore with a checked ``label_tag``. The click count is checked first.
 
         Raises:
-            HTTPException: 404 for an unknown model or image id, 400 for a bad request, 500 for a failure.
+            RequestError: 404 unknown model or image, 400 a bad request, 403 / 422 an image that cannot be used.
+            HTTPException: 500 for an unexpected failure (its message, no traceback).
         """
         model = request.get("model")
-        if model not in self._infers:
-            raise HTTPException(404, f"unknown model {model!r}; available: {sorted(self._infers)}.")
-        image = request.get("image")
-        store = datastore if datastore else self.datastore()
-        if isinstance(image, str) and not image:
-            raise HTTPException(400, "no image given: pass ?image=<image id>.")
-        if isinstance(image, str) and not store.get_image_uri(image) and not os.path.isfile(image):
-            raise HTTPException(404, f"unknown image {image!r}: no such image in the datastore.")
+        task = self._infers.get(model)
+        if task is None:
+            raise RequestError(f"unknown model {model!r}; available: {sorted(self._infers)}.", 404)
+        check_click_count(request, self.settings.max_clicks)
+        image_id = check_image_id(request.get("image"))
+        save = _flag(request.get("save_label", False), "save_label")
+        tag = check_label_tag(request.get("label_tag") or DefaultLabelTag.ORIGINAL.value) if save else None
+        store = datastore if datastore is not None else self.datastore()
+        request = {**request, "image": self._image_file(store, image_id), "image_id": image_id}
+        request["description"] = task.description
         try:
-            return super().infer(request, datastore)
-        except RequestError as err:
-            raise HTTPException(err.status_code, err.message) from err
-        except MONAILabelException as err:
-            raise HTTPException(400, str(err.msg)) from err
+            if self._infers_threadpool:
+                future = self._infers_threadpool.submit(task, request)
+                label_file, result = future.result(label_settings.MONAI_LABEL_INFER_TIMEOUT)
+            else:
+                label_file, result = task(request)
+            label_id = label_file
+            if save:
+                label_id = store.save_label(image_id, label_file, tag, {"model": model, "params": result})
         except HTTPException:
             raise
+        except MONAILabelException as err:
+            raise RequestError(str(err.msg)) from err
         except Exception as err:
             logger.exception("AdaptiveClick inference failed")
             raise HTTPException(500, f"AdaptiveClick inference failed: {type(err).__name__}: {err}") from err
+        return {"label": label_id, "tag": tag or DefaultLabelTag.ORIGINAL, "file": label_file, "params": result}

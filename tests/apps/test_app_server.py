@@ -1,21 +1,16 @@
 # Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
-"""MONAI Label app (issue 7): unit checks of the app's helpers, then a real server on 127.0.0.1.
+"""MONAI Label app (issue 7): unit checks of the app's helpers, then the real server on 127.0.0.1.
 
-The server tests start ``python -m monailabel.main start_server`` on a free loopback port with a copy of
-``apps/adaptiveclick``, a temporary studies folder of small synthetic volumes and an untrained ``tiny`` checkpoint,
-talk to it with ``monailabel.client.MONAILabelClient`` and stop it at the end.
+The server (``conftest.py``: ``python -m monailabel.main start_server`` on a free loopback port with a copy of
+``apps/adaptiveclick``, small synthetic volumes and an untrained ``tiny`` checkpoint) is shared with the bad-input
+tests of ``test_app_hardening.py``; these tests talk to it with ``monailabel.client.MONAILabelClient``.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 import os
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -29,6 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 APP_DIR = REPO / "apps" / "adaptiveclick"
 
 monailabel = pytest.importorskip("monailabel")
+from label_server import AFFINES, SHAPES  # noqa: E402 - tests/apps is on sys.path (conftest.py)
 from monailabel.client import MONAILabelClient  # noqa: E402
 from monailabel.client.client import MONAILabelClientException  # noqa: E402
 
@@ -160,81 +156,8 @@ def test_build_training_items_one_object_per_value_and_slice(tmp_path):
 # ---------------------------------------------------------------------------------------------------------------
 # the real server
 # ---------------------------------------------------------------------------------------------------------------
-SHAPES = {"img_a": (40, 48, 6), "img_b": (36, 44, 5)}
-AFFINES = {
-    "img_a": np.array([[0.8, 0, 0, 10.0], [0, 0.9, 0, -5.0], [0, 0, 2.0, 3.0], [0, 0, 0, 1]]),
-    "img_b": np.array([[0, -1.1, 0, 4.0], [1.2, 0, 0, 0.0], [0, 0, 3.0, -7.0], [0, 0, 0, 1]]),
-}
-
-
-CLIENT_TMP = tempfile.TemporaryDirectory(prefix="adaptiveclick_client_")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("label_server")
-    app = root / "app"
-    shutil.copytree(APP_DIR, app, ignore=shutil.ignore_patterns("model", "logs", "bin", "__pycache__"))
-    studies = root / "studies"
-    studies.mkdir()
-    rng = np.random.default_rng(0)
-    for name, shape in SHAPES.items():
-        volume = rng.normal(100.0, 20.0, shape).astype(np.float32)
-        volume[8:24, 10:30] += 200.0  # a bright block
-        save_nifti(studies / f"{name}.nii.gz", volume, AFFINES[name])
-    checkpoint = root / "model.pt"
-    torch.manual_seed(0)
-    save_model(create_model("tiny", in_channels=1), checkpoint)
-    port = _free_port()
-    log = open(root / "server.log", "w")  # noqa: SIM115
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MONAI_LABEL_DATASTORE_AUTO_RELOAD": "false"}
-    command = [sys.executable, "-m", "monailabel.main", "start_server", "--app", str(app), "--studies", str(studies)]
-    command += ["--conf", "checkpoint", str(checkpoint), "--conf", "device", "cpu", "--conf", "preset", "tiny"]
-    command += ["--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=root, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"server exited with {process.returncode}:\n{(root / 'server.log').read_text()[-3000:]}")
-            try:
-                MONAILabelClient(url).info()
-                break
-            except Exception:
-                if time.time() > deadline:
-                    pytest.fail(f"server not up after 120 s:\n{(root / 'server.log').read_text()[-3000:]}")
-                time.sleep(0.5)
-        yield {"url": url, "studies": studies, "checkpoint": checkpoint, "root": root}
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
-def _infer(url: str, image: str, params: dict, client_id: str = "tests") -> tuple[np.ndarray, np.ndarray, dict]:
-    client = MONAILabelClient(url, tmpdir=CLIENT_TMP.name, client_id=client_id)
-    label_file, result = client.infer("adaptiveclick", image, params)
-    result = json.loads(result) if isinstance(result, str) else result
-    image_nii = nib.load(label_file)
-    label = np.asarray(image_nii.dataobj)
-    affine = image_nii.affine
-    os.unlink(label_file)
-    return label, affine, result
-
-
 def test_info_lists_a_2d_deepgrow_model(server):
-    info = MONAILabelClient(server["url"]).info()
+    info = MONAILabelClient(server.url).info()
     model = info["models"]["adaptiveclick"]
     assert model["type"] == "deepgrow" and model["dimension"] == 2
     assert "adaptiveclick" in info["trainers"]
@@ -248,7 +171,7 @@ def test_infer_returns_slice_label_with_image_geometry(server, slicer_style):
         params["slice"] = 4  # Slicer sends the slice; the click on slice 1 is ignored
     else:
         params["foreground"] = [point]  # OHIF: the slice is the latest click's k
-    label, affine, result = _infer(server["url"], "img_a", params)
+    label, affine, result = server.infer("img_a", params)
     assert label.shape == SHAPES["img_a"]
     np.testing.assert_allclose(affine, AFFINES["img_a"], atol=1e-5)
     assert result["slice"] == 4 and result["clicks"] == [[12, 15, 1]]
@@ -267,20 +190,20 @@ def test_infer_returns_slice_label_with_image_geometry(server, slicer_style):
 
 
 def test_second_click_refines_with_the_stored_previous_mask(server):
-    url, path = server["url"], server["studies"] / "img_a.nii.gz"
+    path = server.studies / "img_a.nii.gz"
     first = {"foreground": [[20, 20, 2]]}
     second = {"foreground": [[20, 20, 2]], "background": [[30, 40, 2]]}
-    _, _, r1 = _infer(url, "img_a", first, client_id="refiner")
-    label2, _, r2 = _infer(url, "img_a", second, client_id="refiner")
-    _, _, fresh = _infer(url, "img_a", second, client_id="newcomer")
-    _, _, repeat = _infer(url, "img_a", second, client_id="refiner")
+    _, _, r1 = server.infer("img_a", first, client_id="refiner")
+    label2, _, r2 = server.infer("img_a", second, client_id="refiner")
+    _, _, fresh = server.infer("img_a", second, client_id="newcomer")
+    _, _, repeat = server.infer("img_a", second, client_id="refiner")
     assert (r1["mode"], r2["mode"], fresh["mode"], repeat["mode"]) == ("new", "refine", "new", "repeat")
     assert r2["clicks"] == [[20, 20, 1], [30, 40, 0]]
     assert r2["mean_prob"] != fresh["mean_prob"]
     assert repeat["mean_prob"] == r2["mean_prob"]
     assert label2[30, 40, 2] == 0  # the negative click's voxel is background
     # the same two steps computed here with the Predictor: step 2 takes step 1's map as the previous mask
-    predictor = Predictor(load_model(server["checkpoint"]), device="cpu")
+    predictor = Predictor(load_model(server.checkpoint), device="cpu")
     image = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)[None, :, :, 2]
     step1 = predictor(image, [(20, 20, True)])
     step2 = predictor(image, [(20, 20, True), (30, 40, False)], prev_mask=step1.prob)
@@ -310,48 +233,96 @@ def _with_clicks(mask: np.ndarray, clicks: list) -> np.ndarray:
     ],
 )
 def test_bad_request_gets_an_error_and_the_server_keeps_serving(server, image, params, status, words):
-    client = MONAILabelClient(server["url"])
+    client = MONAILabelClient(server.url)
     with pytest.raises(MONAILabelClientException) as info:
         client.infer("adaptiveclick", image, params)
     assert f"Status: {status};" in info.value.msg  # the client keeps the status only in its message
     assert words in info.value.msg
     # the next good request succeeds; a missing 'background' key means no negative clicks
-    label, _, result = _infer(server["url"], "img_b", {"foreground": [[5, 6, 0]]})
+    label, _, result = server.infer("img_b", {"foreground": [[5, 6, 0]]})
     assert label.shape == SHAPES["img_b"] and result["slice"] == 0
 
 
-def test_two_clients_on_two_images_in_parallel_are_independent(server):
-    url = server["url"]
-    sequences = {
-        "img_a": [{"foreground": [[10, 12, 3]]}, {"foreground": [[10, 12, 3]], "background": [[25, 30, 3]]}],
-        "img_b": [{"foreground": [[20, 8, 1]]}, {"foreground": [[20, 8, 1], [5, 30, 1]]}],
-    }
+# (image, client id or None = no client_id) -> (click sequence, expected modes); c1 and c2 share slice 3 of img_a,
+# c4's second request drops a click (starts over), the anonymous client never refines
+CONCURRENT = {
+    ("img_a", "c1"): (
+        [{"foreground": [[10, 12, 3]]}, {"foreground": [[10, 12, 3]], "background": [[25, 30, 3]]}],
+        ["new", "refine"],
+    ),
+    ("img_a", "c2"): ([{"foreground": [[20, 22, 3]]}, {"foreground": [[20, 22, 3], [12, 40, 3]]}], ["new", "refine"]),
+    ("img_b", "c3"): ([{"foreground": [[20, 8, 1]]}, {"foreground": [[20, 8, 1], [5, 30, 1]]}], ["new", "refine"]),
+    ("img_b", "c4"): (
+        [{"background": [[3, 3, 1]], "foreground": [[15, 15, 1]]}, {"foreground": [[15, 15, 1]]}],
+        ["new", "new"],
+    ),
+    ("img_free", None): (
+        [{"foreground": [[9, 12, 2]]}, {"foreground": [[9, 12, 2]], "background": [[20, 2, 2]]}],
+        ["new", "new"],
+    ),
+}
 
-    def run(image: str, client_id: str, out: dict) -> None:
-        out[image] = [_infer(url, image, params, client_id=client_id) for params in sequences[image]]
 
-    parallel: dict = {}
-    threads = [threading.Thread(target=run, args=(image, f"par-{image}", parallel)) for image in sequences]
+def _run_sequence(server, image: str, client_id: str | None, sequence: list[dict]) -> list[tuple]:
+    return [server.infer(image, params, client_id=client_id) for params in sequence]
+
+
+def _assert_same_answer(together: tuple, alone: tuple) -> None:
+    """The label volume, every candidate mask and the summary numbers of two answers are identical."""
+    (label_t, affine_t, result_t), (label_a, affine_a, result_a) = together, alone
+    np.testing.assert_array_equal(label_t, label_a)
+    np.testing.assert_array_equal(affine_t, affine_a)
+    assert (result_t["mode"], result_t["slice"], result_t["clicks"]) == (
+        result_a["mode"],
+        result_a["slice"],
+        result_a["clicks"],
+    )
+    assert abs(result_t["mean_prob"] - result_a["mean_prob"]) < 1e-6
+    assert len(result_t["candidates"]) == len(result_a["candidates"])
+    for cand_t, cand_a in zip(result_t["candidates"], result_a["candidates"], strict=True):
+        np.testing.assert_array_equal(decode_rle(cand_t["rle"]), decode_rle(cand_a["rle"]))
+        assert abs(cand_t["score"] - cand_a["score"]) < 1e-5
+
+
+def test_concurrent_clients_get_the_answers_they_get_alone(server):
+    """Five clients at once (two on one slice of one image, one without client_id) plus a client sending bad
+    requests: every answer equals, mask by mask, the same request sequence served alone afterwards."""
+    together: dict = {}
+    refused: list = []
+    barrier = threading.Barrier(len(CONCURRENT) + 1)
+
+    def client(key: tuple) -> None:
+        barrier.wait(timeout=60)
+        together[key] = _run_sequence(server, key[0], key[1], CONCURRENT[key][0])
+
+    def bad_client() -> None:
+        barrier.wait(timeout=60)
+        for _ in range(3):
+            refused.append(server.post_infer("img_a", {"foreground": [[1, 2, 3]], "background": [[1, 2, 3]]}))
+            refused.append(server.post_infer("../studies/img_a", {"foreground": [[1, 2, 3]]}))
+
+    threads = [threading.Thread(target=client, args=(key,)) for key in CONCURRENT]
+    threads.append(threading.Thread(target=bad_client))
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=120)
-    sequential: dict = {}
-    for image in sequences:
-        run(image, f"seq-{image}", sequential)
-    for image in sequences:
-        assert [r[2]["mode"] for r in parallel[image]] == ["new", "refine"]
-        for (label_p, _, res_p), (label_s, _, res_s) in zip(parallel[image], sequential[image], strict=True):
-            assert label_p.shape == SHAPES[image]
-            np.testing.assert_array_equal(label_p, label_s)
-            assert abs(res_p["mean_prob"] - res_s["mean_prob"]) < 1e-6
+        thread.join(timeout=180)
+    assert set(together) == set(CONCURRENT)
+    assert [r.status_code for r in refused] == [400] * 6
+    for n, (key, (sequence, modes)) in enumerate(CONCURRENT.items()):
+        alone = _run_sequence(server, key[0], None if key[1] is None else f"alone-{n}", sequence)
+        assert [answer[2]["mode"] for answer in together[key]] == modes
+        for answer_together, answer_alone in zip(together[key], alone, strict=True):
+            assert answer_together[0].shape == SHAPES[key[0]]
+            _assert_same_answer(answer_together, answer_alone)
 
 
 def test_train_on_saved_labels_then_infer_uses_the_new_checkpoint(server, tmp_path):
-    url = server["url"]
-    client = MONAILabelClient(url)
-    _, _, before = _infer(url, "img_a", {"foreground": [[10, 12, 3]]}, client_id="trainer")
-    for name, shape in SHAPES.items():
+    """Training on the two good labelled images; the two stored pairs with bad labels are skipped, not fatal."""
+    client = MONAILabelClient(server.url)
+    _, _, before = server.infer("img_a", {"foreground": [[10, 12, 3]]}, client_id="trainer")
+    for name in ("img_a", "img_b"):
+        shape = SHAPES[name]
         label = np.zeros(shape, np.uint8)
         label[8:24, 10:30, 1:4] = 1
         label[28:34, 32:40, 2] = 2
@@ -369,10 +340,13 @@ def test_train_on_saved_labels_then_infer_uses_the_new_checkpoint(server, tmp_pa
     assert status["status"] == "DONE", status.get("details")
     stats = client.info()["train_stats"]["adaptiveclick"]
     assert stats["images"] == 2 and stats["items"] == 2 * 3 + 2 and stats["iterations"] == 2
-    _, _, after = _infer(url, "img_a", {"foreground": [[10, 12, 3]]}, client_id="trainer")
-    assert after["model"]["mtime_ns"] == os.stat(server["checkpoint"]).st_mtime_ns
+    assert len(stats["skipped"]) == 2
+    assert any("pair_shape" in line and "differs from the image shape" in line for line in stats["skipped"])
+    assert any("pair_values" in line and "must be integers" in line for line in stats["skipped"])
+    _, _, after = server.infer("img_a", {"foreground": [[10, 12, 3]]}, client_id="trainer")
+    assert after["model"]["mtime_ns"] == os.stat(server.checkpoint).st_mtime_ns
     assert after["model"]["mtime_ns"] != before["model"]["mtime_ns"]
     assert after["mode"] == "new"  # the stored interaction belonged to the old weights
-    trained = Predictor(load_model(server["checkpoint"]), device="cpu")
-    image = np.asarray(nib.load(str(server["studies"] / "img_a.nii.gz")).dataobj, dtype=np.float32)[None, :, :, 3]
+    trained = Predictor(load_model(server.checkpoint), device="cpu")
+    image = np.asarray(nib.load(str(server.studies / "img_a.nii.gz")).dataobj, dtype=np.float32)[None, :, :, 3]
     assert abs(after["mean_prob"] - float(trained(image, [(10, 12, True)]).prob.mean())) < 1e-4

@@ -1,5 +1,5 @@
 # Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
-"""Small shared pieces of the MONAI Label app: a thread-safe LRU cache and the request error type (issue 7)."""
+"""Small shared pieces of the MONAI Label app: a thread-safe LRU cache and the request error type (issues 7, 16)."""
 
 from __future__ import annotations
 
@@ -8,28 +8,39 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
+from fastapi import HTTPException
+
 __all__ = ["LRUCache", "RequestError"]
 
 V = TypeVar("V")
 
 
-class RequestError(ValueError):
+class RequestError(ValueError, HTTPException):
     """A request the server cannot serve, with the HTTP status code the client should receive.
 
-    The app (``main.AdaptiveClickApp.infer``) turns it into an HTTP error whose message names the problem, so that
-    3D Slicer / OHIF can show it, and the server keeps serving (issue 7, "Request handling").
+    It is a FastAPI ``HTTPException``: raised anywhere under an endpoint (the app's ``infer``, the datastore's
+    ``add_image`` / ``save_label``, the request guards) it reaches the client as that status with a JSON ``detail``
+    naming the problem, so that 3D Slicer / OHIF can show it, and the server keeps serving. It is also a
+    ``ValueError`` for code that runs outside a server (the train task, tests).
 
     Args:
         message: what is wrong with the request, in words a user understands.
-        status_code: HTTP status, 400 (bad request) by default, 404 for an unknown image.
+        status_code: HTTP status, 400 (bad request) by default; 403 (refused), 404 (unknown id), 422 (a file that
+            cannot be used).
+
+    Raises:
+        ValueError: ``status_code`` is not an HTTP error code.
     """
 
     def __init__(self, message: str, status_code: int = 400) -> None:
         if not 400 <= int(status_code) <= 599:
             raise ValueError(f"status_code must be an HTTP error code in [400, 599], got {status_code}.")
-        super().__init__(message)
+        ValueError.__init__(self, message)
+        HTTPException.__init__(self, status_code=int(status_code), detail=message)
         self.message = message
-        self.status_code = int(status_code)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class LRUCache(Generic[V]):

@@ -15,6 +15,12 @@ Keys (all optional):
 - ``num_candidates`` (3): candidate masks returned per request; ``max_sessions`` (256): interactions kept;
   ``max_volumes`` (4): decoded volumes kept; ``respect_clicks`` (true): the clicked voxels always take the clicked
   sign in the returned label; ``output_ext`` (``.nii.gz``) of the returned label file.
+- ``max_clicks`` (500): the most ``foreground`` + ``background`` voxels one infer request may send; more are refused
+  with HTTP 400 before any work (issue 16).
+- ``max_channels`` (4), ``max_label`` (255): the door checks of uploaded images and labels
+  (``monai_adaptiveclick.data.validation``): most channels of a 4-D image, largest label value.
+- ``train_threads`` (half the CPU cores, at least 1) and ``train_nice`` (10): the share of the machine the train
+  task takes (torch threads, process priority), so that clicks stay interactive while the model trains (issue 16).
 """
 
 from __future__ import annotations
@@ -52,6 +58,11 @@ class AppSettings:
     max_volumes: int = 4
     respect_clicks: bool = True
     output_ext: str = ".nii.gz"
+    max_clicks: int = 500
+    max_channels: int = 4
+    max_label: int = 255
+    train_threads: int = 1
+    train_nice: int = 10
     extra: dict = field(default_factory=dict)
 
 
@@ -126,6 +137,11 @@ def parse_settings(app_dir: str, conf: Mapping[str, str] | None) -> AppSettings:
         "max_volumes",
         "respect_clicks",
         "output_ext",
+        "max_clicks",
+        "max_channels",
+        "max_label",
+        "train_threads",
+        "train_nice",
     }
     return AppSettings(
         checkpoint=os.path.realpath(os.path.join(app_dir, checkpoint)),
@@ -142,5 +158,10 @@ def parse_settings(app_dir: str, conf: Mapping[str, str] | None) -> AppSettings:
         max_volumes=_int(conf, "max_volumes", 4, 1),
         respect_clicks=_bool(conf, "respect_clicks", True),
         output_ext=output_ext,
+        max_clicks=_int(conf, "max_clicks", 500, 1),
+        max_channels=_int(conf, "max_channels", 4, 1),
+        max_label=_int(conf, "max_label", 255, 1),
+        train_threads=_int(conf, "train_threads", max(1, (os.cpu_count() or 2) // 2), 1),
+        train_nice=_int(conf, "train_nice", 10, 0),
         extra={k: v for k, v in conf.items() if k not in known},
     )

@@ -24,6 +24,9 @@ from .common import RequestError
 
 __all__ = [
     "check_bounds",
+    "check_click_count",
+    "check_contradictions",
+    "client_key",
     "latest_point",
     "mask_bbox",
     "encode_rle",
@@ -60,6 +63,7 @@ def parse_points(value: Any, name: str, ndim: int = 3) -> list[Point]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise RequestError(f"'{name}' must be a list of [i, j, k] voxel indices, got {value!r}.")
     points: list[Point] = []
+    known: set[Point] = set()
     for n, item in enumerate(value):
         where = f"'{name}'[{n}]"
         if isinstance(item, (str, bytes)) or not isinstance(item, Sequence):
@@ -68,10 +72,63 @@ def parse_points(value: Any, name: str, ndim: int = 3) -> list[Point]:
             item = [*item, 0]
         if len(item) != 3:
             raise RequestError(f"{where} must have 3 voxel indices [i, j, k], got {list(item)!r}.")
-        point = tuple(_coordinate(c, where) for c in item)
-        if point not in points:
-            points.append(point)  # type: ignore[arg-type]
+        point: Point = tuple(_coordinate(c, where) for c in item)  # type: ignore[assignment]
+        if point not in known:
+            known.add(point)
+            points.append(point)
     return points
+
+
+def check_click_count(request: dict, limit: int) -> int:
+    """Refuse a request with more than ``limit`` clicks before any work is done; return the count.
+
+    Only the lengths of the ``foreground`` / ``background`` lists are read (their content is checked later by
+    :func:`parse_points`).
+
+    Raises:
+        RequestError: more than ``limit`` clicks.
+    """
+    counts = []
+    for name in ("foreground", "background"):
+        value = request.get(name)
+        counts.append(len(value) if isinstance(value, (list, tuple)) else 0)
+    total = sum(counts)
+    if total > limit:
+        raise RequestError(
+            f"too many clicks: {total} sent ({counts[0]} foreground, {counts[1]} background); at most {limit} per "
+            "request are accepted (--conf max_clicks)."
+        )
+    return total
+
+
+def check_contradictions(foreground: Sequence[Point], background: Sequence[Point]) -> None:
+    """Refuse a voxel sent as both foreground and background (after rounding to the nearest voxel).
+
+    Raises:
+        RequestError: naming the first such voxel.
+    """
+    negative = set(background)
+    for point in foreground:
+        if point in negative:
+            raise RequestError(
+                f"voxel {list(point)} is sent as both foreground and background: a click has one sign, remove it "
+                "from one of the two lists."
+            )
+
+
+def client_key(value: Any) -> str | None:
+    """The interaction-state key of a request's ``client_id``; ``None`` when the request sent none.
+
+    A request without ``client_id`` is answered on its own: it neither reads nor writes any stored interaction.
+
+    Raises:
+        RequestError: a ``client_id`` that is not a string or integer of at most 256 characters.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or len(str(value)) > 256:
+        raise RequestError(f"'client_id' must be a string of at most 256 characters, got {value!r:.80}.")
+    return str(value)
 
 
 def check_bounds(points: Iterable[Point], shape: Sequence[int], name: str) -> None:

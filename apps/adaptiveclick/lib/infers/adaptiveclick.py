@@ -1,15 +1,19 @@
 # Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
-"""AdaptiveClick as a 2-D interactive (deepgrow-type) MONAI Label model on 3-D volumes (issue 7).
+"""AdaptiveClick as a 2-D interactive (deepgrow-type) MONAI Label model on 3-D volumes (issues 7, 16).
 
 One request = one click update on one slice:
 
+0. more than ``max_clicks`` clicks are refused before any work;
 1. the image (a datastore path) is decoded once and cached by (path, mtime) (``monai_adaptiveclick.data.VolumeCache``),
-   with multi-sequence MRI siblings stacked as channels in the model's order;
-2. ``foreground`` / ``background`` voxels ``[i, j, k]`` are validated against the volume; the slice is ``slice``
-   when sent (3D Slicer) or the ``k`` of the latest click (OHIF); clicks on other slices are ignored;
+   with multi-sequence MRI siblings stacked as channels in the model's order; a stored file that cannot be decoded
+   or holds non-finite voxels is refused with HTTP 422 and its reason logged;
+2. ``foreground`` / ``background`` voxels ``[i, j, k]`` are validated against the volume (a voxel sent with both
+   signs is refused); the slice is ``slice`` when sent (3D Slicer) or the ``k`` of the latest click (OHIF); clicks on
+   other slices are ignored;
 3. the clicks go to the ``monai_adaptiveclick.inference.ClickSession`` kept for (image, client, label, slice): a
    strict extension refines the stored prediction (fed back as the previous-mask channel, paper section III-A), the
-   same clicks return the stored result, anything else starts over;
+   same clicks return the stored result, anything else starts over. A request without ``client_id`` gets a fresh
+   session that is not stored: it never sees, nor changes, another request's state;
 4. ``monai_adaptiveclick.inference.Predictor`` (the one predictor of the project, with its own channel matching and
    intensity normalisation) segments slice ``volume[:, :, k]``; ``Prediction.mask`` (``prob > threshold``, SPEC
    section 5) is written as label 1 on slice ``k`` of a zero volume with the image's shape and affine, as 3D Slicer
@@ -27,19 +31,30 @@ import os
 import tempfile
 import threading
 import time
+import weakref
 from typing import Any
 
 import numpy as np
 from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 
-from monai_adaptiveclick.data import Volume, VolumeCache
+from monai_adaptiveclick.data import BadInputError, Volume, VolumeCache
+from monai_adaptiveclick.data.validation import check_finite, check_image_file
 from monai_adaptiveclick.inference import ClickSession
 from monai_adaptiveclick.protocol import is_foreground
 from monai_adaptiveclick.transforms import Click
 
 from ..common import LRUCache, RequestError
 from ..configs import AppSettings
-from ..interaction import check_bounds, encode_rle, mask_bbox, parse_points, select_slice
+from ..interaction import (
+    check_bounds,
+    check_click_count,
+    check_contradictions,
+    client_key,
+    encode_rle,
+    mask_bbox,
+    parse_points,
+    select_slice,
+)
 from ..models import ModelManager
 from ..writer import SliceLabelWriter
 
@@ -79,6 +94,7 @@ class AdaptiveClickInfer(InferTask):
         self.sessions: LRUCache[ClickSession] = LRUCache(settings.max_sessions)
         self.seen: LRUCache[frozenset] = LRUCache(settings.max_sessions)
         self._lock = threading.Lock()
+        self._problems: weakref.WeakKeyDictionary[Volume, str] = weakref.WeakKeyDictionary()
         self._output_dir: str | None = None
         self.writer = SliceLabelWriter()
 
@@ -93,44 +109,52 @@ class AdaptiveClickInfer(InferTask):
     def __call__(self, request: dict) -> tuple[str, dict]:
         """Serve one click update; returns ``(label file, result JSON)`` (see the module docstring)."""
         start = time.perf_counter()
+        check_click_count(request, self.settings.max_clicks)
         image_path = request.get("image")
         if not isinstance(image_path, str) or not image_path or not os.path.isfile(image_path):
             raise RequestError(f"unknown image: {request.get('image')!r} is not an image of this datastore.", 404)
+        name = str(request.get("image_id") or os.path.basename(image_path))
         num_candidates = self._num_candidates(request)
+        client = client_key(request.get("client_id"))
+        label = request.get("label") or ""
+        if not isinstance(label, str):
+            raise RequestError(f"'label' must be a segment name (a string), got {label!r:.80}.")
         loaded = self.models.get()
         t_model = time.perf_counter()
-        try:
-            volume = self.volumes.get(image_path, loaded.sequences)
-        except ValueError as err:
-            raise RequestError(f"cannot use image {os.path.basename(image_path)}: {err}") from err
+        volume = self._volume(image_path, name, loaded.sequences)
         t_volume = time.perf_counter()
 
         ndim = len(volume.spatial_shape)
         foreground = parse_points(request.get("foreground"), "foreground", ndim)
         background = parse_points(request.get("background"), "background", ndim)
+        check_contradictions(foreground, background)
         shape = tuple(volume.data.shape[1:])
         check_bounds(foreground, shape, "foreground")
         check_bounds(background, shape, "background")
-        session = (image_path, str(request.get("client_id") or ""), str(request.get("label") or ""))
-        k = select_slice(request, foreground, background, self.seen.get(session) or ())
+        session = (image_path, client, label)
+        seen = self.seen.get(session) if client is not None else None
+        k = select_slice(request, foreground, background, seen or ())
         if not 0 <= k < volume.depth:
             raise RequestError(f"slice {k} is outside the image: valid slices are 0..{volume.depth - 1}.")
-        self.seen.put(session, frozenset(foreground + background))
+        if client is not None:
+            self.seen.put(session, frozenset(foreground + background))
         clicks = [Click(i, j, True) for i, j, kk in foreground if kk == k]
         clicks += [Click(i, j, False) for i, j, kk in background if kk == k]
         if not clicks:
             raise RequestError(f"no clicks on slice {k}: all {len(foreground) + len(background)} clicks lie elsewhere.")
 
         with self._lock:
-            stored = self.sessions.get(session + (k,))
+            # a request without client_id gets a session of its own that is never stored (issue 16)
+            stored = self.sessions.get(session + (k,)) if client is not None else None
             key = (loaded.key, id(volume))  # other weights or a re-decoded (changed) image: start over
             if stored is None or stored.key != key:
                 stored = ClickSession(loaded.predictor, volume.data[..., k], key=key)
-                self.sessions.put(session + (k,), stored)
+                if client is not None:
+                    self.sessions.put(session + (k,), stored)
             try:
                 prediction, plan = stored.update(clicks)
             except ValueError as err:  # channel mismatch and the like: the image does not suit the model
-                raise RequestError(f"cannot segment {os.path.basename(image_path)}: {err}") from err
+                raise RequestError(f"cannot segment {name}: {err}") from err
             prob = np.asarray(prediction.prob, dtype=np.float32)
             summary = {"candidates": self._candidates(prediction.candidates, num_candidates)}
         t_predict = time.perf_counter()
@@ -139,7 +163,7 @@ class AdaptiveClickInfer(InferTask):
         label_file = self._write_label(volume, mask, k)
         end = time.perf_counter()
 
-        label_name = session[2] or self.settings.labels[0]
+        label_name = label or self.settings.labels[0]
         result: dict[str, Any] = {
             "slice": k,
             "mode": plan.mode,
@@ -150,6 +174,7 @@ class AdaptiveClickInfer(InferTask):
             "mean_prob": float(prob.mean()),
             "candidates": summary["candidates"],
             "channels": list(volume.channels),
+            "client_id": client,
             "model": loaded.describe(),
             "latencies": {
                 "model": round(t_model - start, 4),
@@ -162,6 +187,34 @@ class AdaptiveClickInfer(InferTask):
         if loaded.warning:
             result["warning"] = loaded.warning
         return label_file, result
+
+    def _volume(self, image_path: str, name: str, sequences: tuple[str, ...] | None) -> Volume:
+        """The decoded volume, refused with 422 (reason logged) when the stored file cannot be used (issue 16)."""
+        try:
+            volume = self.volumes.get(image_path, sequences)
+        except FileNotFoundError as err:
+            raise RequestError(f"unknown image {name!r}: its file is gone from the datastore.", 404) from err
+        except ValueError as err:  # BadInputError: unreadable, truncated, wrong layout
+            try:  # the file checks' wording (the app's and the trainer's); rare, so a second read costs nothing
+                check_image_file(image_path, name=f"image {name!r}", max_channels=self.settings.max_channels)
+                problem = f"image {name!r}: {str(err).replace(os.path.dirname(image_path) + os.sep, '')}"
+            except BadInputError as checked:
+                problem = str(checked)
+            logger.warning(f"AdaptiveClick: skipping {problem}")
+            raise RequestError(f"{problem}; the image cannot be segmented.", 422) from err
+        with self._lock:
+            problem = self._problems.get(volume)
+            if problem is None:
+                try:
+                    check_finite(volume.data, f"image {name!r}")
+                    problem = ""
+                except BadInputError as err:
+                    problem = str(err)
+                self._problems[volume] = problem
+        if problem:
+            logger.warning(f"AdaptiveClick: skipping {problem}")
+            raise RequestError(f"{problem}; the image cannot be segmented.", 422)
+        return volume
 
     def _num_candidates(self, request: dict) -> int:
         value = request.get("num_candidates", self.settings.num_candidates)

@@ -1,0 +1,27 @@
+# Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
+"""One real MONAI Label server on 127.0.0.1, started once and shared by the app tests (``label_server.py``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the test modules import label_server by name
+
+from label_server import start_server, stop_server  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """The shared :class:`label_server.LabelServer` (stopped at the end of the session)."""
+    pytest.importorskip("monailabel")
+    try:
+        process, running = start_server(tmp_path_factory.mktemp("label_server"))
+    except RuntimeError as err:
+        pytest.fail(str(err))
+    try:
+        yield running
+    finally:
+        stop_server(process)
