@@ -10,7 +10,8 @@ cores, ``train_nice`` 0), and prints p50 / p95 for each, with the ratio to idle 
 of idle).
 
 Usage:
-    python benchmarks/bench_clicks_while_training.py [--clicks 24] [--threads 2] [--output outputs/bench/train_clicks.json]
+    python benchmarks/bench_clicks_while_training.py [--clicks 24] [--threads 2]
+        [--output outputs/bench/train_clicks.json]
 """
 
 from __future__ import annotations

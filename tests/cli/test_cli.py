@@ -225,7 +225,6 @@ def test_demo_writes_report_plot_and_overlays(tmp_path, capsys):
 
 def test_serve_sample_serves_given_weights_and_rejects_missing_ones(tmp_path, monkeypatch):
     from monai_adaptiveclick import cli
-
     from monai_adaptiveclick.networks import create_model, save_model
 
     weights = save_model(create_model("tiny", in_channels=1), tmp_path / "model.pt")
