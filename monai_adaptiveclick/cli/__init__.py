@@ -1,5 +1,5 @@
 # Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
-"""Command line: ``python -m monai_adaptiveclick <command>`` (evaluate, train, demo, serve-sample).
+"""Command line: ``python -m monai_adaptiveclick <command>`` (evaluate, train, demo, serve-sample, convert).
 
 One module per subcommand, each with an ``add_<command>_parser(subparsers)`` that binds its handler; more
 subcommands plug in the same way. User errors (a missing data folder or checkpoint, an unknown dataset or recipe,
@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from .common import UsageError
+from .convert import add_convert_parser
 from .demo import add_demo_parser
 from .evaluate import add_evaluate_parser
 from .serve import add_serve_sample_parser, serve_sample_command
@@ -26,13 +27,17 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``python -m monai_adaptiveclick`` parser with all subcommands."""
     parser = argparse.ArgumentParser(
         prog="python -m monai_adaptiveclick",
-        description="AdaptiveClick interactive segmentation for MONAI: demo, training, evaluation, sample server.",
+        description=(
+            "AdaptiveClick interactive segmentation for MONAI: demo, training, evaluation, sample server, "
+            "checkpoint conversion."
+        ),
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_evaluate_parser(subparsers)
     add_train_parser(subparsers)
     add_demo_parser(subparsers)
     add_serve_sample_parser(subparsers)
+    add_convert_parser(subparsers)
     return parser
 
 

@@ -18,6 +18,9 @@ BASELINE_NAMES = ("random_walker", "watershed")
 """Names listed in ``--help``; the registry :data:`monai_adaptiveclick.engines.BASELINES` is the authority (imported
 only when a command runs, so ``--help`` stays fast)."""
 SAMPLE_DEFAULT_SPLIT = "heldout"
+PROTOCOLS = ("default", "simpleclick")
+"""Choices of ``--protocol``: :data:`monai_adaptiveclick.engines.tta.PROTOCOLS` (repeated here so that ``--help``
+stays fast; a test checks they agree)."""
 
 
 def _safe_name(text: str) -> str:
@@ -63,6 +66,14 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     parser.add_argument("--max-clicks", type=int, default=20, help="click budget per object")
     parser.add_argument("--no-zoom-in", action="store_true", help="disable zoom-in test-time augmentation")
     parser.add_argument("--no-flip", action="store_true", help="disable flip test-time augmentation")
+    parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="default",
+        help="zoom-in / flip protocol: default (the project's: aspect kept, box shifted into the image) or "
+        "simpleclick (SimpleClick v1.0, which produced the paper's tables: crop stretched with align_corners=True, "
+        "box clamped, float click disks, flip averaged on logits; for the authors' checkpoints)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N objects")
     parser.add_argument("--output", type=Path, default=Path("outputs/evaluate"), help="output folder")
     parser.add_argument("--overlays", type=int, default=4, help="overlay PNGs written per method (first N objects)")
@@ -163,6 +174,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
             max_clicks=args.max_clicks,
             zoom_in=not args.no_zoom_in,
             flip=not args.no_flip,
+            protocol=args.protocol,
             progress=show_progress(args.quiet),
             method=label,
             callback=_overlay_writer(output / "overlays" / _safe_name(label), args.overlays),
@@ -174,7 +186,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     split = _split(args)
     settings = (
         f"dataset {args.dataset}{f' ({split})' if split else ''}, {len(items)} objects, max {args.max_clicks} clicks, "
-        f"zoom-in {'off' if args.no_zoom_in else 'on'}, flip {'off' if args.no_flip else 'on'}"
+        f"zoom-in {'off' if args.no_zoom_in else 'on'}, flip {'off' if args.no_flip else 'on'}, "
+        f"protocol {args.protocol}"
     )
     (output / "table.md").write_text(f"{settings}\n\n{table}\n")
     plot_miou_curves(results, output / "miou_vs_clicks.png", title=f"mIoU vs. clicks: {args.dataset}")

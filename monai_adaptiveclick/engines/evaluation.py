@@ -23,7 +23,7 @@ from monai_adaptiveclick.protocol import IOU_THRESHOLDS, MAX_CLICKS, PROB_THRESH
 from monai_adaptiveclick.transforms import Click, next_click
 
 from .noc_results import NoCResult, ObjectRecord, compute_iou, noc_from_ious
-from .tta import wrap_predictor
+from .tta import PROTOCOLS, wrap_predictor
 
 __all__ = ["evaluate_noc"]
 
@@ -85,6 +85,7 @@ def evaluate_noc(
     progress: bool = True,
     method: str | None = None,
     callback: Callable[[Mapping, ObjectRecord, np.ndarray], None] | None = None,
+    protocol: str = "default",
 ) -> NoCResult:
     """Run the NoC protocol of SPEC section 5 on every object of ``items``.
 
@@ -108,6 +109,14 @@ def evaluate_noc(
         method: name stored in the result (default: the predictor's ``name`` attribute or class name).
         callback: called as ``callback(item, record, final_prob)`` after each object (e.g. to write overlays);
             its time is not counted in the SPC.
+        protocol: ``"default"`` (the project's zoom-in and flip, :mod:`~.tta`) or ``"simpleclick"``: the
+            SimpleClick v1.0 predictor that produced the paper's tables (SPEC section 5: crop stretched to the
+            network size with ``align_corners=True``, box clamped to the image and kept unless a positive click
+            leaves it or the box IoU drops below 0.5, float click disks, flip averaged on the network logits
+            before the sigmoid; :func:`~.tta.wrap_predictor`). ``"default"`` stays the default because the
+            project's models are trained on the padded, aspect-keeping framing that protocol feeds them; choose
+            ``"simpleclick"`` to reproduce the paper's numbers with the authors' checkpoints. The clicker, the
+            0.49 threshold, the stop rule and the NoC / mIoU computation are the same in both.
 
     Returns:
         A :class:`NoCResult` with ``noc``, ``failures``, ``miou_at_k``, ``spc`` and the per-object ``records``.
@@ -128,8 +137,10 @@ def evaluate_noc(
     thresholds = tuple(float(t) for t in iou_thresholds)
     if not thresholds or not all(0.0 < t <= 1.0 for t in thresholds):
         raise ValueError(f"iou_thresholds must be a non-empty sequence of values in (0, 1], got {iou_thresholds!r}.")
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}.")
     name = method or getattr(predictor, "name", None) or type(predictor).__name__
-    wrapped = wrap_predictor(predictor, zoom_in=zoom_in, flip=flip)
+    wrapped = wrap_predictor(predictor, zoom_in=zoom_in, flip=flip, protocol=protocol)
     stop_iou = max(thresholds)
 
     records: list[ObjectRecord] = []
@@ -180,5 +191,10 @@ def evaluate_noc(
         records=records,
         total_seconds=total_seconds,
         skipped_ids=skipped_ids,
-        settings={"zoom_in": bool(zoom_in), "flip": bool(flip), "prob_threshold": PROB_THRESHOLD},
+        settings={
+            "zoom_in": bool(zoom_in),
+            "flip": bool(flip),
+            "prob_threshold": PROB_THRESHOLD,
+            "protocol": protocol,
+        },
     )

@@ -92,6 +92,11 @@ class ModelConfigRecord:
             raise ValueError("the model has no `config` dict (models from networks.create_model carry one).")
         self.config = _plain(dict(config))
 
+    @staticmethod
+    def plain(value: Any) -> Any:
+        """JSON-like copy of a config value (tuples -> lists), as stored in checkpoints."""
+        return _plain(value)
+
     def state_dict(self) -> dict[str, Any]:
         """The config as a checkpoint entry."""
         return {"config": self.config}

@@ -203,7 +203,8 @@ def _check_checkpoint_config(path: Path, model: torch.nn.Module) -> None:
 
 
 def _build_model(settings: TrainingSettings, resume_from: Path | None) -> torch.nn.Module:
-    """The model to train: from the settings' architecture, the fine-tuning checkpoint or the MAE backbone."""
+    """The model to train: the fine-tuning checkpoint's (any format ``networks.load_model`` reads), else the
+    settings' architecture, optionally with an MAE backbone."""
     if settings.init_checkpoint is not None and not Path(settings.init_checkpoint).is_file():
         raise FileNotFoundError(f"init_checkpoint {str(settings.init_checkpoint)!r} does not exist.")
     if settings.pretrained_backbone is not None:
@@ -211,13 +212,22 @@ def _build_model(settings: TrainingSettings, resume_from: Path | None) -> torch.
             raise ValueError(f"pretrained_backbone needs a head with a ViT backbone; {settings.head} has none.")
         if not Path(settings.pretrained_backbone).is_file():
             raise FileNotFoundError(f"pretrained_backbone {str(settings.pretrained_backbone)!r} does not exist.")
-    model = create_model(
-        settings.preset, in_channels=settings.in_channels, head=settings.head, **dict(settings.model_overrides)
-    )
     if settings.init_checkpoint is not None:
-        initial = load_model(settings.init_checkpoint, map_location="cpu")
-        ModelConfigRecord(model).load_state_dict(ModelConfigRecord(initial).state_dict())
-        model.load_state_dict(initial.state_dict())
+        # the file defines the architecture (an authors' checkpoint of any size included); what the settings ask
+        # for explicitly (channels, head, model_overrides) must agree with it
+        model = load_model(settings.init_checkpoint, map_location="cpu")
+        requested = {"in_channels": settings.in_channels, "head": settings.head, **dict(settings.model_overrides)}
+        stored = ModelConfigRecord(model).config
+        differs = sorted(k for k, v in requested.items() if ModelConfigRecord.plain(v) != stored.get(k))
+        if differs:
+            raise ValueError(
+                f"init_checkpoint model config differs from the requested settings in {differs}: checkpoint "
+                f"{ {k: stored.get(k) for k in differs} } vs requested { {k: requested[k] for k in differs} }."
+            )
+    else:
+        model = create_model(
+            settings.preset, in_channels=settings.in_channels, head=settings.head, **dict(settings.model_overrides)
+        )
     if settings.pretrained_backbone is not None and resume_from is None:
         load_pretrained_backbone(model, settings.pretrained_backbone)
     if resume_from is not None:

@@ -5,11 +5,25 @@ Both wrappers take any predictor with the *Predictor* contract
 (``predictor(image [C, H, W], clicks, prev_mask [H, W] | None) -> Prediction``) and are themselves predictors, so
 :func:`monai_adaptiveclick.engines.evaluate_noc` composes them around a learned model or a classical baseline alike:
 ``ZoomIn(FlipTTA(predictor))`` (flip is applied to the zoomed crop, as in the SimpleClick v1.0 protocol).
+
+Two protocols (:data:`PROTOCOLS`, :func:`wrap_predictor`):
+
+* ``"default"``, the project's: the box of :func:`object_roi` (expanded, shifted into the image), the crop
+  resized by the Predictor keeping its aspect ratio (padded), flip averaged by :class:`FlipTTA` on the logits of
+  the returned probabilities. The project's models are trained with that framing (the training transform uses
+  the same :func:`~monai_adaptiveclick.transforms.to_network_frame`), so it stays the default.
+* ``"simpleclick"``: the predictor of SimpleClick v1.0 that produced the paper's tables (SPEC section 5), to
+  reproduce them with the authors' checkpoints: ``skip_clicks=-1`` (the box applies from the first click, the whole
+  image until a prediction exists), the box of :func:`simpleclick_object_roi` (clamped to the image, Python
+  rounding), the old box kept unless a positive click falls outside it (:func:`outside_box_simpleclick`) or
+  :func:`simpleclick_box_iou` drops below 0.5, every click passed to the crop, the crop stretched to the network
+  square with ``align_corners=True``, float click disks and the flip averaged on the network logits before the
+  sigmoid (:class:`~monai_adaptiveclick.inference.Predictor` options ``framing="stretch", float_clicks=True,
+  flip=True``).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -18,10 +32,41 @@ from monai_adaptiveclick.inference import Prediction
 from monai_adaptiveclick.protocol import ZOOM_IN_THRESHOLD
 from monai_adaptiveclick.transforms import Click, as_clicks
 
-__all__ = ["Box", "FlipTTA", "ZoomIn", "box_iou", "expand_box", "object_roi", "wrap_predictor"]
+from .zoom_boxes import (
+    Box,
+    box_iou,
+    expand_box,
+    expand_box_clamped,
+    object_roi,
+    outside_box_simpleclick,
+    simpleclick_box_iou,
+    simpleclick_object_roi,
+)
 
-Box = tuple[int, int, int, int]
-"""A box ``(y0, y1, x0, x1)`` in pixels, half-open: rows ``y0 <= y < y1``, columns ``x0 <= x < x1``."""
+__all__ = [
+    "BOX_RULES",
+    "PROTOCOLS",
+    "Box",
+    "FlipTTA",
+    "ZoomIn",
+    "box_iou",
+    "expand_box",
+    "expand_box_clamped",
+    "object_roi",
+    "outside_box_simpleclick",
+    "simpleclick_box_iou",
+    "simpleclick_object_roi",
+    "wrap_predictor",
+]
+
+PROTOCOLS = ("default", "simpleclick")
+"""Evaluation protocols of :func:`wrap_predictor` / ``evaluate_noc`` (module docstring)."""
+
+BOX_RULES = ("default", "simpleclick")
+"""Zoom-in box rules of :class:`ZoomIn`."""
+
+SIMPLECLICK_ZOOM = {"expansion": 1.4, "min_crop_size": 200, "recompute_iou": 0.5, "prob_threshold": 0.5}
+"""The zoom-in parameters of the SimpleClick v1.0 evaluation (their ``ZoomIn`` defaults, SPEC section 5)."""
 
 PredictorFn = Callable[..., "Prediction"]
 
@@ -51,75 +96,6 @@ def _check_prev(prev_mask: np.ndarray | None, spatial_size: tuple[int, int]) -> 
     return prev_mask
 
 
-def expand_box(box: Box, spatial_size: tuple[int, int], expansion: float = 1.4, min_size: int = 200) -> Box:
-    """Expand ``box`` about its centre by ``expansion``, enlarge each side to at least ``min_size`` and fit the image.
-
-    A side longer than the image becomes the whole image side; otherwise the box is shifted (not truncated) to lie
-    inside the image, so every side of the result is ``>= min(min_size, image side)`` (SPEC section 5: "expanded
-    x1.4, at least 200 px").
-
-    Args:
-        box: ``(y0, y1, x0, x1)``, half-open.
-        spatial_size: image ``(H, W)``.
-        expansion: scale factor applied to the box sides.
-        min_size: minimum side in pixels.
-
-    Returns:
-        The expanded box, half-open, inside the image.
-    """
-    if expansion < 1.0:
-        raise ValueError(f"expansion must be >= 1, got {expansion}.")
-    if min_size < 1:
-        raise ValueError(f"min_size must be >= 1, got {min_size}.")
-    out = []
-    for lo, hi, limit in ((box[0], box[1], spatial_size[0]), (box[2], box[3], spatial_size[1])):
-        if not 0 <= lo < hi <= limit:
-            raise ValueError(f"box {box} is empty or outside the image of size {spatial_size}.")
-        side = min(limit, max(min_size, math.ceil(round((hi - lo) * expansion, 6))))
-        start = int(round((lo + hi) / 2.0 - side / 2.0))
-        start = min(max(start, 0), limit - side)
-        out.extend((start, start + side))
-    return out[0], out[1], out[2], out[3]
-
-
-def box_iou(a: Box, b: Box) -> float:
-    """Intersection over union of two half-open boxes ``(y0, y1, x0, x1)``."""
-    inter_h = max(0, min(a[1], b[1]) - max(a[0], b[0]))
-    inter_w = max(0, min(a[3], b[3]) - max(a[2], b[2]))
-    inter = inter_h * inter_w
-    union = (a[1] - a[0]) * (a[3] - a[2]) + (b[1] - b[0]) * (b[3] - b[2]) - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
-def object_roi(
-    prev_mask: np.ndarray,
-    clicks: Sequence[Click],
-    prob_threshold: float = ZOOM_IN_THRESHOLD,
-    expansion: float = 1.4,
-    min_size: int = 200,
-) -> Box | None:
-    """Zoom-in region of interest: bbox of (``prev_mask > prob_threshold`` plus positive clicks), expanded.
-
-    Args:
-        prev_mask: previous probability map ``[H, W]``.
-        clicks: the clicks so far (``Click`` or ``(y, x, is_positive)``); only positive ones count.
-        prob_threshold: threshold on ``prev_mask`` (SPEC section 5: 0.5).
-        expansion: see :func:`expand_box`.
-        min_size: see :func:`expand_box`.
-
-    Returns:
-        The box, or ``None`` when there is no predicted pixel and no positive click.
-    """
-    region = np.asarray(prev_mask) > prob_threshold
-    rows, cols = np.nonzero(region)
-    ys = list(rows) + [int(c[0]) for c in clicks if bool(c[2])]
-    xs = list(cols) + [int(c[1]) for c in clicks if bool(c[2])]
-    if not ys:
-        return None
-    tight = (int(min(ys)), int(max(ys)) + 1, int(min(xs)), int(max(xs)) + 1)
-    return expand_box(tight, region.shape, expansion=expansion, min_size=min_size)
-
-
 class ZoomIn:
     """Zoom-in test-time augmentation (SPEC section 5; RITM / SimpleClick "ZoomIn").
 
@@ -138,13 +114,23 @@ class ZoomIn:
         * State (the current crop) lives in the wrapper: it is reset by a call with ``<= skip_clicks`` clicks (a
           new object) or an image of another size. Use one wrapper per interactive session.
 
+    ``box_rule="simpleclick"`` follows the SimpleClick v1.0 predictor instead (SPEC section 5, module docstring):
+    the candidate is :func:`simpleclick_object_roi` (clamped, not shifted), or the whole image while the thresholded
+    previous map is empty (or on the first click of an object: a call with one click resets the state, as their
+    fresh predictor has no previous probability); the kept box is replaced only when a positive click is outside it
+    by :func:`outside_box_simpleclick` or :func:`simpleclick_box_iou` is below ``recompute_iou``;
+    ``skip_clicks=-1`` means no click skips the box (the whole image is a box too); and when the wrapped predictor
+    has ``accepts_outside_clicks`` (the Predictor with ``framing="stretch"``) EVERY click is passed, shifted into the
+    crop, as their zoom-in does (a negative click outside the crop can still reach into it with its disk).
+
     Args:
         predictor: the wrapped predictor.
         expansion: bbox expansion factor.
         min_crop_size: minimum crop side in pixels.
         recompute_iou: recompute the crop when the box IoU with the new candidate falls below this.
         prob_threshold: threshold on the previous probability map for the bbox.
-        skip_clicks: number of first clicks evaluated on the whole image.
+        skip_clicks: number of first clicks evaluated on the whole image (``-1``: none; ``"simpleclick"`` only).
+        box_rule: ``"default"`` (the project's rules above) or ``"simpleclick"`` (:data:`BOX_RULES`).
 
     Example:
         >>> from monai_adaptiveclick.engines import get_baseline
@@ -165,6 +151,7 @@ class ZoomIn:
         recompute_iou: float = 0.5,
         prob_threshold: float = ZOOM_IN_THRESHOLD,
         skip_clicks: int = 1,
+        box_rule: str = "default",
     ) -> None:
         if not callable(predictor):
             raise ValueError(f"predictor must be callable, got {type(predictor).__name__}.")
@@ -174,8 +161,11 @@ class ZoomIn:
             raise ValueError(f"min_crop_size must be >= 1, got {min_crop_size}.")
         if not 0.0 <= recompute_iou <= 1.0:
             raise ValueError(f"recompute_iou must be in [0, 1], got {recompute_iou}.")
-        if skip_clicks < 0:
-            raise ValueError(f"skip_clicks must be >= 0, got {skip_clicks}.")
+        if box_rule not in BOX_RULES:
+            raise ValueError(f"unknown box_rule {box_rule!r}; expected one of {BOX_RULES}.")
+        if skip_clicks < (-1 if box_rule == "simpleclick" else 0):
+            raise ValueError(f"skip_clicks must be >= 0 (or -1 with box_rule='simpleclick'), got {skip_clicks}.")
+        self.box_rule = box_rule
         self.predictor = predictor
         self.expansion = expansion
         self.min_crop_size = min_crop_size
@@ -187,6 +177,8 @@ class ZoomIn:
 
     def update_roi(self, prev_mask: np.ndarray, clicks: Sequence[Click]) -> Box | None:
         """Apply the crop rules for the current clicks and return the crop to use (``None``: whole image)."""
+        if self.box_rule == "simpleclick":
+            return self._update_roi_simpleclick(prev_mask, clicks)
         spatial_size = prev_mask.shape
         if len(clicks) <= self.skip_clicks or spatial_size != self._spatial_size:
             self.roi = None
@@ -206,6 +198,33 @@ class ZoomIn:
             self.roi = candidate
         return self.roi
 
+    def _update_roi_simpleclick(self, prev_mask: np.ndarray, clicks: Sequence[Click]) -> Box | None:
+        """:meth:`update_roi` for ``box_rule="simpleclick"`` (class docstring)."""
+        spatial_size = prev_mask.shape
+        first = len(clicks) <= 1 or spatial_size != self._spatial_size
+        if first:
+            self.roi = None
+            self._spatial_size = spatial_size
+        if len(clicks) <= self.skip_clicks:
+            return None
+        candidate = None
+        if not first:
+            candidate = simpleclick_object_roi(
+                prev_mask, clicks, self.prob_threshold, self.expansion, self.min_crop_size
+            )
+        if candidate is None:
+            if self.skip_clicks >= 0:
+                return None
+            candidate = (0, spatial_size[0], 0, spatial_size[1])
+        roi = self.roi
+        if (
+            roi is None
+            or any(c.is_positive and outside_box_simpleclick(roi, c) for c in clicks)
+            or simpleclick_box_iou(candidate, roi) < self.recompute_iou
+        ):
+            self.roi = candidate
+        return self.roi
+
     def __call__(self, image: np.ndarray, clicks: Sequence, prev_mask: np.ndarray | None = None) -> Prediction:
         """Predict with zoom-in; arguments and result as the *Predictor* contract (full image size)."""
 
@@ -216,7 +235,12 @@ class ZoomIn:
         if roi is None or roi == (0, spatial_size[0], 0, spatial_size[1]):
             return self.predictor(image, clicks, prev)
         y0, y1, x0, x1 = roi
-        inner_clicks = [Click(c.y - y0, c.x - x0, c.is_positive) for c in clicks if y0 <= c.y < y1 and x0 <= c.x < x1]
+        every_click = self.box_rule == "simpleclick" and getattr(self.predictor, "accepts_outside_clicks", False)
+        inner_clicks = [
+            Click(c.y - y0, c.x - x0, c.is_positive)
+            for c in clicks
+            if every_click or (y0 <= c.y < y1 and x0 <= c.x < x1)
+        ]
         out = self.predictor(
             np.ascontiguousarray(image[:, y0:y1, x0:x1]), inner_clicks, np.ascontiguousarray(prev[y0:y1, x0:x1])
         )
@@ -280,17 +304,45 @@ class FlipTTA:
         return Prediction(prob=prob, candidates=list(direct.candidates))
 
 
-def wrap_predictor(predictor: PredictorFn, zoom_in: bool = True, flip: bool = True, **zoom_kwargs) -> PredictorFn:
-    """Compose the protocol's test-time augmentations around ``predictor``: ``ZoomIn(FlipTTA(predictor))``.
+def wrap_predictor(
+    predictor: PredictorFn, zoom_in: bool = True, flip: bool = True, protocol: str = "default", **zoom_kwargs
+) -> PredictorFn:
+    """Compose the protocol's test-time augmentations around ``predictor`` (module docstring).
+
+    ``protocol="default"``: ``ZoomIn(FlipTTA(predictor))``. ``protocol="simpleclick"``: a
+    :class:`~monai_adaptiveclick.inference.Predictor` (anything with ``with_options``) is re-optioned on the same
+    model with ``framing="stretch", float_clicks=True, flip=flip`` (the flip then happens inside, on the network
+    logits), wrapped in ``ZoomIn(box_rule="simpleclick", skip_clicks=-1, expansion=1.4, min_crop_size=200,
+    recompute_iou=0.5, prob_threshold=0.5)``. A predictor without a network (a classical baseline) gets the
+    SimpleClick box rules around :class:`FlipTTA` (there are no network logits or input size to stretch to).
 
     Args:
         predictor: any predictor with the *Predictor* contract.
         zoom_in: add :class:`ZoomIn`.
-        flip: add :class:`FlipTTA`.
-        zoom_kwargs: passed to :class:`ZoomIn`.
+        flip: add the horizontal flip.
+        protocol: one of :data:`PROTOCOLS`.
+        zoom_kwargs: passed to :class:`ZoomIn` (overriding the protocol's values).
+
+    Example:
+        >>> from monai_adaptiveclick.inference import Predictor
+        >>> wrapped = wrap_predictor(Predictor.from_preset("tiny", in_channels=1), protocol="simpleclick")
+        >>> wrapped.box_rule, wrapped.skip_clicks, wrapped.predictor.framing, wrapped.predictor.flip
+        ('simpleclick', -1, 'stretch', True)
     """
-    if flip:
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}.")
+    if protocol == "default":
+        if flip:
+            predictor = FlipTTA(predictor)
+        if zoom_in:
+            predictor = ZoomIn(predictor, **zoom_kwargs)
+        return predictor
+    if callable(getattr(predictor, "with_options", None)):
+        predictor = predictor.with_options(framing="stretch", float_clicks=True, flip=bool(flip))
+    elif flip:
         predictor = FlipTTA(predictor)
     if zoom_in:
-        predictor = ZoomIn(predictor, **zoom_kwargs)
+        predictor = ZoomIn(
+            predictor, **{**SIMPLECLICK_ZOOM, "skip_clicks": -1, "box_rule": "simpleclick", **zoom_kwargs}
+        )
     return predictor

@@ -10,6 +10,21 @@ applies) -> ``transforms.to_network_frame`` (longest side resized to ``model.ima
 antialiasing, zero padding bottom / right) for the image and the previous mask -> click disks of ``radius`` px
 rasterised at network resolution -> ``model.predict`` under ``torch.inference_mode`` -> crop the padding -> bilinear
 resize back to ``H x W``. The mask is ``prob > protocol.PROB_THRESHOLD`` (:meth:`Prediction.mask`).
+
+Options (defaults = the pipeline above, unchanged):
+
+* ``framing="stretch"``: the whole input (image and previous probability) is stretched to the network square with
+  bilinear ``align_corners=True`` and no antialiasing (aspect not kept); clicks are mapped with the SimpleClick v1.0
+  formula ``r' = S * r / H`` (:func:`~monai_adaptiveclick.transforms.clicks.map_click_coordinate`); the
+  probability goes back with bilinear ``align_corners=True``. This is the framing of the predictor that produced
+  the paper's tables (SPEC section 5; applied to the zoom-in crop by
+  :class:`~monai_adaptiveclick.engines.tta.ZoomIn` with ``box_rule="simpleclick"``).
+* ``float_clicks=True``: click disks around the unrounded mapped coordinates (the released model's click maps,
+  SPEC section 10 row 10).
+* ``flip=True``: the horizontally flipped input (clicks mirrored as ``S - 1 - x'`` in network pixels) runs in the
+  same batch and the two network LOGIT maps are averaged before the sigmoid (SPEC section 5; the SimpleClick v1.0
+  ``AddHorizontalFlip``). The logits come from ``model.predict_logits(x)`` when the model has it, else from
+  :class:`~monai_adaptiveclick.networks.AdaptiveClickExportWrapper`.
 """
 
 from __future__ import annotations
@@ -24,18 +39,24 @@ import torch
 import torch.nn.functional as F
 from monai.utils import look_up_option
 
-from monai_adaptiveclick.networks import AdaptiveClick, create_model, load_model
+from monai_adaptiveclick.networks import AdaptiveClick, AdaptiveClickExportWrapper, DeepGrow2D, create_model, load_model
 from monai_adaptiveclick.protocol import CLICK_RADIUS, PROB_THRESHOLD, is_foreground
 from monai_adaptiveclick.transforms import (
     INTENSITY_MODES,
     as_clicks,
+    map_clicks,
     network_frame,
     prepare_image,
+    rasterize_click_batch,
     rasterize_clicks,
     to_network_frame,
 )
+from monai_adaptiveclick.transforms.preprocessing import stretch_to_size
 
-__all__ = ["INTENSITY_MODES", "Prediction", "Predictor"]
+__all__ = ["FRAMINGS", "INTENSITY_MODES", "Prediction", "Predictor"]
+
+FRAMINGS = ("pad", "stretch")
+"""How the Predictor brings an image to the network square (module docstring)."""
 
 
 @dataclass
@@ -81,6 +102,16 @@ class Predictor:
         radius: click disk radius in pixels at network resolution (``protocol.CLICK_RADIUS``).
         intensity: ``"percentile"`` (0.5 / 99.5 percentile clip per channel, scaled to [0, 1]; for raw MRI / CT /
             microscopy slices) or ``"none"`` (the image is already normalised).
+        framing: ``"pad"`` (default: longest side resized with antialiasing, zero padding, rounded click mapping
+            with pixel centres aligned) or ``"stretch"`` (SimpleClick v1.0, see the module docstring).
+        float_clicks: disks around the unrounded click coordinates (default ``False``: rounded to a pixel).
+        flip: average the network logits of the input and of its horizontal flip before the sigmoid (default
+            ``False``). The candidate masks are not computed in this mode (``Prediction.candidates`` is empty).
+
+    With ``framing="stretch"`` clicks outside the image are accepted (the SimpleClick zoom-in passes every click,
+    in crop coordinates): each is mapped with the same formula and the part of its disk inside the network square
+    is drawn, except that a click whose mapped row and column are both negative is dropped, as the released
+    model treats such a point as padding.
 
     Channel handling (``transforms.match_channels``): image channels equal to ``model.in_channels`` are used as they
     are; a 1-channel image is repeated; a 3-channel image for a 1-channel model is averaged; anything else raises.
@@ -90,6 +121,10 @@ class Predictor:
         >>> out = predictor(np.random.rand(1, 40, 50).astype("float32"), [(20, 25, True)])
         >>> out.prob.shape, len(out.candidates)
         ((40, 50), 4)
+        >>> paper = predictor.with_options(framing="stretch", float_clicks=True, flip=True)
+        >>> out = paper(np.random.rand(1, 40, 50).astype("float32"), [(20, 25, True)])
+        >>> out.prob.shape, len(out.candidates), paper.model is predictor.model
+        ((40, 50), 0, True)
     """
 
     def __init__(
@@ -98,6 +133,9 @@ class Predictor:
         device: str | torch.device = "cpu",
         radius: float = CLICK_RADIUS,
         intensity: str = "percentile",
+        framing: str = "pad",
+        float_clicks: bool = False,
+        flip: bool = False,
     ) -> None:
         for attr in ("in_channels", "image_size", "predict"):
             if not hasattr(model, attr):
@@ -108,10 +146,31 @@ class Predictor:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.radius = radius
+        self.framing = look_up_option(framing, FRAMINGS)
+        self.float_clicks = bool(float_clicks)
+        self.flip = bool(flip)
+
+    @property
+    def accepts_outside_clicks(self) -> bool:
+        """Whether clicks outside the image are accepted (``framing="stretch"``; see the class docstring)."""
+        return self.framing == "stretch"
+
+    def with_options(self, **options: Any) -> Predictor:
+        """A Predictor on the same model (not copied) with some options changed.
+
+        Args:
+            options: any of ``radius``, ``intensity``, ``framing``, ``float_clicks``, ``flip``.
+        """
+        names = ("radius", "intensity", "framing", "float_clicks", "flip")
+        unknown = sorted(set(options) - set(names))
+        if unknown:
+            raise ValueError(f"unknown Predictor option(s) {unknown}; expected some of {names}.")
+        settings = {name: getattr(self, name) for name in names} | options
+        return type(self)(self.model, device=self.device, **settings)
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu", **kwargs: Any) -> Predictor:
-        """Predictor for a model saved by ``networks.save_model`` (``kwargs``: ``radius``, ``intensity``)."""
+        """Predictor for a model saved by ``networks.save_model`` (``kwargs``: the constructor's options)."""
         return cls(load_model(path, map_location="cpu"), device=device, **kwargs)
 
     @classmethod
@@ -163,15 +222,78 @@ class Predictor:
             if np.isnan(prev).any():
                 raise ValueError("prev_mask contains NaN values.")
         size = self.model.image_size
-        frame = self.network_frame(height, width)
-        click_maps = rasterize_clicks(clicks, frame, radius=self.radius, source_size=(height, width))
-        click_maps = F.pad(click_maps, (0, size - frame[1], 0, size - frame[0]))
-        dense = to_network_frame(torch.from_numpy(np.concatenate([image, prev[None]], 0)), size)
-        x = torch.cat([dense, click_maps], 0)[None].to(self.device)
+        dense_input = torch.from_numpy(np.concatenate([image, prev[None]], 0))
+        if self.framing == "stretch":
+            dense = stretch_to_size(dense_input, size)
+            coords, signs = self.network_clicks(clicks, (height, width))
+            click_maps = rasterize_click_batch(coords, signs, (size, size), self.radius, float_coordinates=True)
+            passes = [dense, dense.flip(-1)] if self.flip else [dense]
+            x = torch.cat([torch.stack(passes), click_maps], 1)
+        else:
+            frame = self.network_frame(height, width)
+            click_maps = rasterize_clicks(
+                clicks, frame, radius=self.radius, source_size=(height, width), float_coordinates=self.float_clicks
+            )
+            click_maps = F.pad(click_maps, (0, size - frame[1], 0, size - frame[0]))
+            dense = to_network_frame(dense_input, size)
+            x = torch.cat([dense, click_maps], 0)[None]
+            if self.flip:
+                x = torch.cat([x, x.flip(-1)], 0)
+        x = x.to(self.device)
         with torch.inference_mode():
-            prob, candidates, scores = self.model.predict(x)
-            maps = torch.cat([prob, candidates], 1)[0, :, : frame[0], : frame[1]].float()
-            maps = F.interpolate(maps[None], size=(height, width), mode="bilinear", align_corners=False)[0]
-            maps = maps.clamp(0.0, 1.0).cpu().numpy()
-            scores = scores[0].float().cpu().tolist()
+            if self.flip:
+                logits = self.network_logits(x).float()
+                maps = torch.sigmoid(0.5 * (logits[:1] + logits[1:].flip(-1)))[0]
+                scores: list[float] = []
+            else:
+                prob, candidates, score_tensor = self.model.predict(x)
+                maps = torch.cat([prob, candidates], 1)[0].float()
+                scores = score_tensor[0].float().cpu().tolist()
+            if self.framing == "stretch":
+                maps = stretch_to_size(maps, (height, width))
+            else:
+                maps = maps[:, : frame[0], : frame[1]]
+                maps = F.interpolate(maps[None], size=(height, width), mode="bilinear", align_corners=False)[0]
+                maps = maps.clamp(0.0, 1.0)
+            maps = maps.cpu().numpy()
         return Prediction(prob=maps[0], candidates=[(maps[i + 1], float(s)) for i, s in enumerate(scores)])
+
+    def network_clicks(self, clicks: Sequence[Any], spatial_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The clicks as the network sees them with ``framing="stretch"``: ``(coords, signs)`` per pass.
+
+        Coordinates follow ``r' = S * r / H``, ``c' = S * c / W`` (double precision, as the SimpleClick v1.0 zoom-in
+        computes them), rounded to a pixel unless ``float_clicks``; the flipped pass (``flip=True``) uses
+        ``c'' = S - c' - 1``. A click whose mapped row and column are both negative gets sign 0 (padding).
+
+        Args:
+            clicks: clicks in pixels of the ``spatial_size`` input (may lie outside it).
+            spatial_size: ``(H, W)`` of the input.
+
+        Returns:
+            ``coords`` float64 ``[P, K, 2]`` and ``signs`` int64 ``[P, K]``, ``P = 2`` with flip else 1.
+
+        Example:
+            >>> predictor = Predictor.from_preset("tiny", in_channels=1, framing="stretch", float_clicks=True)
+            >>> coords, signs = predictor.with_options(flip=True).network_clicks([(10, 20, True)], (64, 117))
+            >>> [[round(v, 3) for v in c[0]] for c in coords.tolist()], signs.tolist()
+            ([[10.0, 10.94], [10.0, 52.06]], [[1], [1]])
+        """
+        size = self.model.image_size
+        coords, signs = map_clicks(clicks, spatial_size, (size, size), "simpleclick")
+        if not self.float_clicks:
+            coords = torch.floor(coords + 0.5)
+        coords, signs = coords[None], signs[None]
+        if self.flip:
+            mirrored = coords.clone()
+            mirrored[..., 1] = size - coords[..., 1] - 1
+            coords, signs = torch.cat([coords, mirrored]), torch.cat([signs, signs])
+        return coords, torch.where(coords.amax(-1) < 0, torch.zeros_like(signs), signs)
+
+    def network_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Mask logits ``[B, 1, S, S]`` of the network for a prepared input batch ``x`` (module docstring, ``flip``)."""
+        predict_logits = getattr(self.model, "predict_logits", None)
+        if callable(predict_logits):
+            return predict_logits(x)
+        if isinstance(self.model, (AdaptiveClick, DeepGrow2D)):
+            return AdaptiveClickExportWrapper(self.model)(x)
+        return torch.logit(self.model.predict(x)[0], eps=1e-6)

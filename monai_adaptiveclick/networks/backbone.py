@@ -21,7 +21,7 @@ from timm.layers import PatchEmbed, resample_abs_pos_embed_nhwc
 from timm.layers.format import Format
 from timm.models.vision_transformer_sam import Block
 
-__all__ = ["ClickGuidedViT", "SimpleFeaturePyramid", "group_norm"]
+__all__ = ["ClickGuidedViT", "ReleasedSimpleFPN", "SimpleFeaturePyramid", "group_norm", "released_global_blocks"]
 
 
 def group_norm(channels: int, max_groups: int = 32) -> nn.GroupNorm:
@@ -47,6 +47,8 @@ class ClickGuidedViT(nn.Module):
         global_attn_indexes: 0-based indexes of the blocks using global attention.
         drop_path_rate: stochastic depth rate (linear over the blocks).
         guidance_channels: number of guidance channels (3: prev mask, positive clicks, negative clicks).
+        final_norm: apply a LayerNorm after the last block (the project's default). The authors' released models
+            have none (SPEC section 10, item 2): ``False`` gives ``norm = Identity`` and no ``norm.*`` weights.
 
     Example:
         >>> vit = ClickGuidedViT(1, 64, embed_dim=64, depth=2, num_heads=2, window_size=2, global_attn_indexes=(1,))
@@ -67,6 +69,7 @@ class ClickGuidedViT(nn.Module):
         global_attn_indexes: Sequence[int] = (5, 11),
         drop_path_rate: float = 0.0,
         guidance_channels: int = 3,
+        final_norm: bool = True,
     ) -> None:
         super().__init__()
         if in_channels < 1:
@@ -104,7 +107,7 @@ class ClickGuidedViT(nn.Module):
                 for i in range(depth)
             ]
         )
-        self.norm = norm_layer(embed_dim)
+        self.norm = norm_layer(embed_dim) if final_norm else nn.Identity()
 
     def forward(self, image: torch.Tensor, guidance: torch.Tensor) -> torch.Tensor:
         """Embed and encode.
@@ -183,3 +186,76 @@ class SimpleFeaturePyramid(nn.Module):
         if tuple(x.shape[-2:]) != tuple(stride16_size):
             x = F.interpolate(x, size=stride16_size, mode="bilinear", align_corners=False)
         return [out(scale(x)) for scale, out in zip(self.scales, self.outputs, strict=True)]
+
+
+def released_global_blocks(depth: int) -> tuple[int, ...]:
+    """0-based global-attention blocks of the authors' ViT (SPEC section 10; their ``forward_backbone``): groups of 6
+    blocks at depth 12, else of ``depth // 4``; the last block of every group is global, the others windowed.
+
+    Example:
+        >>> released_global_blocks(12), released_global_blocks(8), released_global_blocks(32)
+        ((5, 11), (1, 3, 5, 7), (7, 15, 23, 31))
+    """
+    if depth < 4 or depth % 4:
+        raise ValueError(f"the released window rule needs a depth that is a multiple of 4, got {depth}.")
+    group = 6 if depth == 12 else depth // 4
+    return tuple(i - 1 for i in range(1, depth + 1) if i % group == 0)
+
+
+class ReleasedSimpleFPN(nn.Module):
+    """The simple feature pyramid of the authors' released AdaptiveClick / SimpleClick models (SPEC section 10, item 3).
+
+    GroupNorm(1, C) (eps 1e-5) everywhere, exact GELU, every convolution with a bias. With ``c4 = max(2 * w0, D // 2)``,
+    ``c8 = max(w1, D // 2)``, ``c32 = max(w3, 2 * D)`` (``D`` = ViT width, ``w`` = the four output widths):
+
+    - ``down_4``: ConvT(D, c4, 2, s2) -> GN -> GELU -> ConvT(c4, c4 // 2, 2, s2) -> GN -> Conv1x1(c4 // 2, w0) -> GN
+      -> GELU;
+    - ``down_8``: ConvT(D, c8, 2, s2) -> GN -> Conv1x1(c8, w1) -> GN -> GELU;
+    - ``down_16``: Conv1x1(D, w2) -> GN -> GELU;
+    - ``down_32``: Conv(D, c32, 2, s2) -> GN -> Conv1x1(c32, w3) -> GN -> GELU.
+
+    The levels are 4x, 2x, 1x and 1/2x the token grid (strides 4, 8, 16, 32 at patch 16; 3.5 ... 28 at patch 14, as
+    released: the ViT map is not resampled).
+
+    Args:
+        embed_dim: channels ``D`` of the ViT map.
+        out_channels: the four output widths (ViT-B AdaptiveClick ``[256, 512, 1024, 2048]``, SimpleClick
+            ``[128, 256, 512, 1024]``).
+
+    Example:
+        >>> fpn = ReleasedSimpleFPN(8, [4, 8, 16, 32])
+        >>> [tuple(f.shape[1:]) for f in fpn(torch.zeros(1, 8, 4, 4))]
+        [(4, 16, 16), (8, 8, 8), (16, 4, 4), (32, 2, 2)]
+    """
+
+    def __init__(self, embed_dim: int, out_channels: Sequence[int]) -> None:
+        super().__init__()
+        if len(out_channels) != 4:
+            raise ValueError(f"out_channels must give the 4 level widths, got {list(out_channels)}.")
+        w0, w1, w2, w3 = (int(c) for c in out_channels)
+        d = int(embed_dim)
+        c4, c8, c32 = max(2 * w0, d // 2), max(w1, d // 2), max(w3, 2 * d)
+
+        def gn(channels: int) -> nn.GroupNorm:
+            return nn.GroupNorm(1, channels)
+
+        self.down_4 = nn.Sequential(
+            nn.ConvTranspose2d(d, c4, 2, stride=2),
+            gn(c4),
+            nn.GELU(),
+            nn.ConvTranspose2d(c4, c4 // 2, 2, stride=2),
+            gn(c4 // 2),
+            nn.Conv2d(c4 // 2, w0, 1),
+            gn(w0),
+            nn.GELU(),
+        )
+        self.down_8 = nn.Sequential(
+            nn.ConvTranspose2d(d, c8, 2, stride=2), gn(c8), nn.Conv2d(c8, w1, 1), gn(w1), nn.GELU()
+        )
+        self.down_16 = nn.Sequential(nn.Conv2d(d, w2, 1), gn(w2), nn.GELU())
+        self.down_32 = nn.Sequential(nn.Conv2d(d, c32, 2, stride=2), gn(c32), nn.Conv2d(c32, w3, 1), gn(w3), nn.GELU())
+        self.out_channels = [w0, w1, w2, w3]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """ViT map ``[B, D, h, w]`` -> ``[f4, f8, f16, f32]`` (``4h``, ``2h``, ``h``, ``h / 2``)."""
+        return [self.down_4(x), self.down_8(x), self.down_16(x), self.down_32(x)]

@@ -1,6 +1,10 @@
 # Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
 """Saving / loading whole AdaptiveClick models and loading MAE / timm ViT weights into the backbone (SPEC section 1;
 the paper initialises the ViT from MAE). Everything reads local files; nothing is ever downloaded.
+
+:func:`load_model` also opens the authors' AdaptiveClick and SimpleClick v1.0 checkpoints as they are (SPEC section
+10; :mod:`.reference` detects the family and size and maps the keys, :mod:`.safe_load` unpickles them without running
+code); :func:`convert_checkpoint` rewrites such a file in this project's format.
 """
 
 from __future__ import annotations
@@ -16,12 +20,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .adaptiveclick import AdaptiveClick, build_model, create_model
+from .adaptiveclick import AdaptiveClick
 from .deepgrow import DeepGrow2D
+from .factory import build_model, create_model
+from .reference import build_reference_model
+from .safe_load import safe_torch_load
 
 __all__ = [
     "atomic_save",
     "check_state_dict",
+    "convert_checkpoint",
     "load_model",
     "load_pretrained_backbone",
     "read_checkpoint_extra",
@@ -129,39 +137,113 @@ def load_model(
     head: str = "camd",
     **overrides,
 ) -> AdaptiveClick | DeepGrow2D:
-    """Rebuild a model saved by ``save_model`` (config stored in the file) and load its weights.
+    """Rebuild a model from a checkpoint file and load its weights.
 
-    A file holding only a state dict (e.g. a MONAI bundle's ``models/model.pt``) is accepted when ``preset``
-    (plus ``in_channels``, ``head``, ``overrides``) describes the architecture.
+    Recognised files:
+
+    - this project's format (``save_model``: ``{"format", "config", "state_dict", "extra"}``);
+    - an AdaptiveClick checkpoint written by the authors' trainer, or a SimpleClick v1.0 ``PlainVitModel`` one
+      (``{"state_dict", "config"}`` with pickled ``easydict`` / ``pathlib`` / ``torch.device`` objects; SPEC section
+      10): family and size are detected, the architecture derived from the shapes, every key mapped or on the
+      documented ignore list (:mod:`.reference`); the file is unpickled by a restricted unpickler (:mod:`.safe_load`);
+    - a plain state dict (e.g. a MONAI bundle's ``models/model.pt``) when ``preset`` (plus ``in_channels``,
+      ``head``, ``overrides``) describes the architecture.
 
     Args:
-        path: checkpoint file.
-        map_location: device for the tensors.
+        path: checkpoint file (``.safetensors`` for plain state dicts too).
+        map_location: device for the model.
         preset, in_channels, head, overrides: architecture, only for files without a stored config.
 
     Returns:
         the model in eval mode, on ``map_location``'s device.
 
     Raises:
-        ValueError: missing file, no config and no preset, or weights that do not fit (keys and shapes listed).
+        ValueError: missing, truncated or corrupt file; a forbidden pickled global; a model of another family; an
+            unsupported size; no config and no preset; weights that do not fit (keys and shapes listed).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "m.pt"
+        >>> _ = save_model(create_model("tiny", in_channels=1), path)
+        >>> load_model(path).config["embed_dim"]
+        64
     """
-    obj = _torch_load(path, map_location)
-    if isinstance(obj, Mapping) and "config" in obj and "state_dict" in obj:
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        obj = _torch_load(path, "cpu")
+    else:
+        obj = safe_torch_load(path)
+    if _is_own_format(obj):
         model = build_model(obj["config"])
         state = obj["state_dict"]
+    elif isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping) and _looks_like_reference(obj):
+        try:
+            model, _ = build_reference_model(obj)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from err
+        return model.to(map_location).eval()
     elif isinstance(obj, Mapping) and preset is not None:
         model = create_model(preset, in_channels=in_channels, head=head, **overrides)
         state = obj.get("state_dict", obj.get("model", obj))
     else:
         raise ValueError(
-            f"{path} has no stored model config (not written by save_model); pass preset=... to describe the "
-            "architecture."
+            f"{path} has no stored model config (not written by save_model, nor an AdaptiveClick / SimpleClick "
+            "checkpoint of the authors); pass preset=... to describe the architecture."
         )
     try:
         check_state_dict(model, state)
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from err
     return model.to(map_location).eval()
+
+
+def _is_own_format(obj: object) -> bool:
+    if not isinstance(obj, Mapping) or "config" not in obj or "state_dict" not in obj:
+        return False
+    config = obj["config"]
+    return obj.get("format") == FORMAT or (isinstance(config, Mapping) and "class" not in config)
+
+
+def _looks_like_reference(obj: Mapping) -> bool:
+    config = obj.get("config")
+    if isinstance(config, Mapping) and isinstance(config.get("class"), str):
+        return True
+    keys = obj["state_dict"].keys()
+    return any(str(k).startswith(("click_aware_decoder.", "neck.down_4.", "patch_embed_coords.")) for k in keys)
+
+
+def convert_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> dict:
+    """Convert an authors' AdaptiveClick / SimpleClick v1.0 checkpoint into this project's format.
+
+    The output is written atomically by :func:`save_model` and loads with ``torch.load(weights_only=True)`` and
+    :func:`load_model` like any model of this project; ``extra`` records where it came from.
+
+    Args:
+        src: the authors' file.
+        dst: the output file.
+
+    Returns:
+        ``{"family", "size", "ignored", "path"}``: the detected family and size, the authors' keys that were not
+        loaded (all on the ignore list of :mod:`.reference`), and the path written.
+
+    Raises:
+        ValueError: as :func:`load_model` (the file is refused, not partly converted).
+    """
+    src = Path(src)
+    obj = safe_torch_load(src)
+    try:
+        model, report = build_reference_model(obj)
+    except ValueError as err:
+        raise ValueError(f"{src}: {err}") from err
+    written = save_model(
+        model,
+        dst,
+        source=str(src.name),
+        source_family=report["family"],
+        source_size=report["size"],
+        ignored_keys=list(report["ignored"]),
+    )
+    return {"family": report["family"], "size": report["size"], "ignored": report["ignored"], "path": written}
 
 
 def read_checkpoint_extra(path: str | os.PathLike) -> dict:

@@ -16,6 +16,7 @@ would be fully masked attends everywhere (Mask2Former rule, avoids an all ``-inf
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -24,7 +25,9 @@ import torch.nn.functional as F
 
 from .pixel_decoder import PositionEmbeddingSine
 
-__all__ = ["ClickAwareMaskDecoder", "build_caam_attention_mask", "MLP"]
+__all__ = ["CAAM_POOLINGS", "ClickAwareMaskDecoder", "build_caam_attention_mask", "MLP"]
+
+CAAM_POOLINGS = ("cells", "maxpool3")
 
 
 def build_caam_attention_mask(
@@ -34,16 +37,34 @@ def build_caam_attention_mask(
     size: tuple[int, int],
     mask_threshold: float = 0.5,
     object_threshold: float = 0.5,
+    object_index: int = 0,
+    pooling: str = "cells",
 ) -> torch.Tensor:
     """Click-aware attention mask (CAAM, paper eq. 5-6).
 
+    Two pooling rules for the positive-click map (``pooling``):
+
+    - ``"cells"`` (the project's default): adaptive max-pool over the exact cells of the level, a cell is a click
+      cell when any click pixel lies in it; the click part applies to queries whose softmax object probability is
+      > ``object_threshold``;
+    - ``"maxpool3"`` (the authors' released rule, SPEC section 10 item 8): for queries whose class argmax is the
+      object (object logit strictly larger), the positive-disk map is reduced by ``n = int(log2(W_in / w_level))``
+      successive ``MaxPool2d(3, stride 2, padding 1)``, resized bilinearly (align_corners=False) to the level and a
+      key is a click key where it is >= 0.5 (queries classed "no object" get an all-zero map).
+
+    Either way a key is blocked only where the resized mask probability is < ``mask_threshold`` and it is not a
+    click key of that query.
+
     Args:
         mask_logits: previous-layer mask logits ``[B, Q, h, w]``.
-        class_logits: previous-layer click-head logits ``[B, Q, 2]`` (index 0 = object).
+        class_logits: previous-layer click-head logits ``[B, Q, 2]`` (``object_index`` = object).
         pos_clicks: positive-click map ``[B, 1, H, W]`` (input channel ``C_img + 1``), any resolution.
         size: ``(h_l, w_l)`` of the attended level.
         mask_threshold: a key is attendable where the resized mask probability is >= this.
-        object_threshold: the click unmasking applies to queries with softmax object probability > this.
+        object_threshold: the click unmasking applies to queries with softmax object probability > this
+            (``"cells"`` only; ``"maxpool3"`` uses the argmax, i.e. 0.5).
+        object_index: index of the object class in ``class_logits`` (0 in the project, 1 in the authors' code).
+        pooling: ``"cells"`` or ``"maxpool3"``, see above.
 
     Returns:
         bool ``[B, Q, h_l * w_l]``, True = the query may NOT attend to that key (``nn.MultiheadAttention``
@@ -56,9 +77,19 @@ def build_caam_attention_mask(
         )
     prob = F.interpolate(mask_logits, size=size, mode="bilinear", align_corners=False).sigmoid()
     blocked = (prob < mask_threshold).flatten(2)  # [B, Q, S]
-    clicks = (F.adaptive_max_pool2d(pos_clicks, size) > 0).flatten(2)  # [B, 1, S]
-    is_object = class_logits.softmax(-1)[..., 0] > object_threshold  # [B, Q]
-    blocked = blocked & ~(clicks & is_object[:, :, None])
+    if pooling == "maxpool3":
+        is_object = class_logits[..., object_index] > class_logits[..., 1 - object_index]  # their argmax == object
+        pooled = is_object[:, :, None, None].to(pos_clicks.dtype) * pos_clicks  # [B, Q, H, W]
+        for _ in range(int(math.log2(pos_clicks.shape[-1] / size[1]))):
+            pooled = F.max_pool2d(pooled, 3, stride=2, padding=1)
+        pooled = F.interpolate(pooled, size=size, mode="bilinear", align_corners=False)
+        blocked = blocked & (pooled < 0.5).flatten(2)
+    elif pooling == "cells":
+        clicks = (F.adaptive_max_pool2d(pos_clicks, size) > 0).flatten(2)  # [B, 1, S]
+        is_object = class_logits.softmax(-1)[..., object_index] > object_threshold  # [B, Q]
+        blocked = blocked & ~(clicks & is_object[:, :, None])
+    else:
+        raise ValueError(f"pooling must be one of {CAAM_POOLINGS}, got {pooling!r}.")
     return (blocked & ~blocked.all(-1, keepdim=True)).detach()
 
 
@@ -132,6 +163,8 @@ class ClickAwareMaskDecoder(nn.Module):
         num_levels: feature levels per round (3).
         mask_threshold: CAAM mask threshold (0.5, eq. 6).
         object_threshold: click-head object probability above which positive clicks unmask a query (0.5).
+        object_index: index of the "object" class in the click head's 2 logits (0; the authors' code uses 1).
+        caam_pooling: ``"cells"`` or ``"maxpool3"`` (the released rule), see :func:`build_caam_attention_mask`.
 
     Example:
         >>> dec = ClickAwareMaskDecoder(32, num_queries=4, num_rounds=1, heads=4, ffn_dim=64)
@@ -151,8 +184,15 @@ class ClickAwareMaskDecoder(nn.Module):
         num_levels: int = 3,
         mask_threshold: float = 0.5,
         object_threshold: float = 0.5,
+        object_index: int = 0,
+        caam_pooling: str = "cells",
     ) -> None:
         super().__init__()
+        if object_index not in (0, 1):
+            raise ValueError(f"object_index must be 0 or 1, got {object_index}.")
+        if caam_pooling not in CAAM_POOLINGS:
+            raise ValueError(f"caam_pooling must be one of {CAAM_POOLINGS}, got {caam_pooling!r}.")
+        self.object_index, self.caam_pooling = int(object_index), caam_pooling
         if num_queries < 1 or num_rounds < 1:
             raise ValueError(f"num_queries and num_rounds must be >= 1, got {num_queries} and {num_rounds}.")
         self.num_levels = num_levels
@@ -204,7 +244,14 @@ class ClickAwareMaskDecoder(nn.Module):
         for i in range(self.num_layers):
             level = i % self.num_levels
             attn_mask = build_caam_attention_mask(
-                mask_logits, class_logits, pos_clicks, sizes[level], self.mask_threshold, self.object_threshold
+                mask_logits,
+                class_logits,
+                pos_clicks,
+                sizes[level],
+                self.mask_threshold,
+                self.object_threshold,
+                self.object_index,
+                self.caam_pooling,
             )
             output = self.cross_attention[i](output, memories[level], attn_mask, positions[level], query_pos)
             output = self.self_attention[i](output, query_pos)

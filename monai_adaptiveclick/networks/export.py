@@ -18,7 +18,8 @@ class AdaptiveClickExportWrapper(nn.Module):
     """``[B, C_img + 3, H, W]`` -> mask logits ``[B, 1, H, W]``.
 
     CAMD: ``logit(P)`` of the clamped final probability P (SPEC section 1; clamped to ``[1e-6, 1 - 1e-6]`` before the
-    logit, so ``sigmoid`` of the output reproduces P up to that clamp). Mask-fixed head: its upsampled logits.
+    logit, so ``sigmoid`` of the output reproduces P up to that clamp); with ``final_combination="logit_sum"`` the
+    summed logits themselves. Mask-fixed / SimpleClick heads: their upsampled logits.
     ``DeepGrow2D``: its logits (already at the input size).
 
     The traced path has no data-dependent Python control flow (the model's NaN check is skipped while tracing), so
@@ -47,6 +48,7 @@ class AdaptiveClickExportWrapper(nn.Module):
         outputs = self.model(x)
         if isinstance(self.model, DeepGrow2D):
             return outputs["pred_masks"]
-        if self.model.head == "mask_fixed":
-            return self.model.upsample_to_input(outputs["pred_masks"], size)
+        logits = self.model.final_logits(outputs, size)  # single-mask heads and "logit_sum": exact logits
+        if logits is not None:
+            return logits
         return torch.logit(self.model.final_probability(outputs, size), eps=self.eps)

@@ -7,7 +7,7 @@ a ViT backbone (so that MAE / timm weights apply), and which training criterion 
 
 Example:
     >>> list_heads()
-    ['camd', 'deepgrow_unet', 'mask_fixed']
+    ['camd', 'deepgrow_unet', 'mask_fixed', 'simpleclick']
     >>> get_head("mask_fixed").criterion
     'single_mask'
 """
@@ -48,6 +48,7 @@ HEADS: dict[str, HeadSpec] = {
     for spec in (
         HeadSpec("camd", "adaptiveclick", "matched", True, True, "AdaptiveClick: PMMD + click-aware mask decoder"),
         HeadSpec("mask_fixed", "adaptiveclick", "single_mask", False, True, "SimpleClick-style mask-fixed head"),
+        HeadSpec("simpleclick", "adaptiveclick", "single_mask", False, True, "SimpleClick v1.0 head, as released"),
         HeadSpec("deepgrow_unet", "deepgrow", "single_mask", False, False, "DeepGrow-2D-style U-Net baseline"),
     )
 }

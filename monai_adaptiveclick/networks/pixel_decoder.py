@@ -18,7 +18,9 @@ import torch.nn.functional as F
 from .backbone import group_norm
 from .ms_deform_attn import MSDeformAttn
 
-__all__ = ["PositionEmbeddingSine", "DeformableEncoderLayer", "MSDeformAttnPixelDecoder"]
+__all__ = ["FPN_STYLES", "PositionEmbeddingSine", "DeformableEncoderLayer", "MSDeformAttnPixelDecoder"]
+
+FPN_STYLES = ("plain", "released")
 
 
 class PositionEmbeddingSine(nn.Module):
@@ -111,6 +113,9 @@ class MSDeformAttnPixelDecoder(nn.Module):
         points: sampling points per head and level.
         ffn_dim: FFN hidden width (4 * d_model in the paper presets).
         mask_dim: channels of the per-pixel mask features F3.
+        fpn_style: the 1/4 FPN step. ``"plain"`` (the project's default): lateral 1x1 conv without bias -> GN, output
+            3x3 conv without bias -> GN -> ReLU. ``"released"`` (the authors' models, SPEC section 10 item 6): lateral
+            1x1 conv with bias -> GN -> ReLU, output 3x3 conv with bias -> GN -> ReLU.
 
     Example:
         >>> dec = MSDeformAttnPixelDecoder([16] * 4, 32, num_layers=1, heads=4, points=2, ffn_dim=64, mask_dim=32)
@@ -129,8 +134,11 @@ class MSDeformAttnPixelDecoder(nn.Module):
         points: int = 4,
         ffn_dim: int = 1024,
         mask_dim: int = 256,
+        fpn_style: str = "plain",
     ) -> None:
         super().__init__()
+        if fpn_style not in FPN_STYLES:
+            raise ValueError(f"fpn_style must be one of {FPN_STYLES}, got {fpn_style!r}.")
         if len(in_channels) != 4:
             raise ValueError(f"in_channels must list the 4 pyramid levels (strides 4..32), got {list(in_channels)}.")
         self.levels = 3
@@ -144,9 +152,11 @@ class MSDeformAttnPixelDecoder(nn.Module):
         self.layers = nn.ModuleList(
             [DeformableEncoderLayer(d_model, ffn_dim, self.levels, heads, points) for _ in range(num_layers)]
         )
-        self.lateral = nn.Sequential(nn.Conv2d(in_channels[0], d_model, 1, bias=False), group_norm(d_model))
+        released = fpn_style == "released"
+        lateral = [nn.Conv2d(in_channels[0], d_model, 1, bias=released), group_norm(d_model)]
+        self.lateral = nn.Sequential(*lateral, *([nn.ReLU(inplace=True)] if released else []))
         self.output = nn.Sequential(
-            nn.Conv2d(d_model, d_model, 3, padding=1, bias=False), group_norm(d_model), nn.ReLU(inplace=True)
+            nn.Conv2d(d_model, d_model, 3, padding=1, bias=released), group_norm(d_model), nn.ReLU(inplace=True)
         )
         self.mask_features = nn.Conv2d(d_model, mask_dim, 1)
 

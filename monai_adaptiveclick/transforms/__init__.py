@@ -7,15 +7,17 @@ from __future__ import annotations
 from .augmentation import BinarizeMasksd, EnsureIgnored, RandObjectWindowd, training_augmentation
 from .clicker import as_binary_mask, error_regions, next_click, padded_distance_transform
 from .clicks import (
+    CLICK_MAPPINGS,
     Click,
     as_click,
     as_clicks,
     clicks_to_tensors,
-    rasterize_click_batch,
-    rasterize_clicks,
+    map_click_coordinate,
+    map_clicks,
     scale_click_coordinate,
 )
 from .dictionary import AddGuidanceChannelsd, SampleInitialClicksd
+from .disks import rasterize_click_batch, rasterize_clicks
 from .preprocessing import (
     INTENSITY_MODES,
     PrepareImaged,
@@ -34,7 +36,10 @@ from .sampling import (
 )
 
 __all__ = [
+    "CLICK_MAPPINGS",
     "Click",
+    "map_click_coordinate",
+    "map_clicks",
     "as_click",
     "as_clicks",
     "clicks_to_tensors",

@@ -1,9 +1,8 @@
 # Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
-"""Click type and rasterisation of clicks into the guidance disk maps (SPEC section 1, ARCHITECTURE "Guidance").
+"""Click type, parsing and coordinate mapping between image and network grids (SPEC section 1).
 
 A click is ``(y, x, is_positive)`` on the 2-D slice array (row ``y`` = array index ``i``, column ``x`` = index ``j``).
-The network sees clicks as two binary maps at network resolution: channel 0 is the union of disks of radius ``r``
-around the positive clicks, channel 1 the same for the negative clicks (paper Sec. IV-B "data embedding", SPEC 1).
+The rasterisation into the guidance disk maps is :mod:`~monai_adaptiveclick.transforms.disks`.
 """
 
 from __future__ import annotations
@@ -16,17 +15,20 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from monai_adaptiveclick.protocol import CLICK_RADIUS
-
 __all__ = [
+    "CLICK_MAPPINGS",
     "Click",
     "as_click",
     "as_clicks",
+    "check_spatial_size",
     "clicks_to_tensors",
+    "map_click_coordinate",
+    "map_clicks",
     "scale_click_coordinate",
-    "rasterize_clicks",
-    "rasterize_click_batch",
 ]
+
+CLICK_MAPPINGS = ("centers", "simpleclick")
+"""How a click coordinate is carried from a source axis to a target axis (:func:`map_click_coordinate`)."""
 
 
 class Click(NamedTuple):
@@ -109,7 +111,7 @@ def as_clicks(clicks: Sequence[Any] | None) -> list[Click]:
     return [as_click(c) for c in clicks]
 
 
-def _check_size(size: Any, name: str) -> tuple[int, int]:
+def check_spatial_size(size: Any, name: str) -> tuple[int, int]:
     """Validate a 2-D spatial size ``(H, W)`` of positive integers."""
     try:
         items = tuple(int(s) for s in size)
@@ -141,6 +143,85 @@ def scale_click_coordinate(coordinate: int, source: int, target: int) -> int:
     return min(max(value, 0), target - 1)
 
 
+def map_click_coordinate(coordinate: float, source: int, target: int, mapping: str = "centers") -> float:
+    """Map a pixel coordinate from a source axis to a target axis WITHOUT rounding.
+
+    * ``"centers"``: pixel centres aligned (the ``align_corners=False`` convention),
+      ``(c + 0.5) * target / source - 0.5``; :func:`scale_click_coordinate` is this value rounded (halves up).
+    * ``"simpleclick"``: ``target * c / source``, the formula of the SimpleClick v1.0 zoom-in that produced the
+      paper's tables (SPEC section 5; ``r' = S * (r - rmin) / (rmax - rmin + 1)`` for a crop whose first row is
+      ``rmin``). It is not the mapping of the ``align_corners=True`` image resize that goes with it, but it is what
+      their network was evaluated with.
+
+    Args:
+        coordinate: pixel coordinate on the source axis (any finite value; not checked against the axis).
+        source: number of pixels along the source axis.
+        target: number of pixels along the target axis.
+        mapping: one of :data:`CLICK_MAPPINGS`.
+
+    Returns:
+        the coordinate on the target axis, as a float (computed in double precision).
+
+    Example:
+        >>> map_click_coordinate(102, 117, 448, "simpleclick")
+        390.56410256410254
+        >>> map_click_coordinate(3, 10, 20), scale_click_coordinate(3, 10, 20)
+        (6.5, 7)
+    """
+    if source <= 0 or target <= 0:
+        raise ValueError(f"source and target sizes must be positive, got source={source}, target={target}.")
+    if mapping == "centers":
+        return (coordinate + 0.5) * target / source - 0.5
+    if mapping == "simpleclick":
+        return target * coordinate / source
+    raise ValueError(f"unknown click mapping {mapping!r}; expected one of {CLICK_MAPPINGS}.")
+
+
+def map_clicks(
+    clicks: Sequence[Any] | None,
+    source_size: Sequence[int],
+    target_size: Sequence[int],
+    mapping: str = "centers",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Map a click sequence to float coordinates on a target grid (:func:`map_click_coordinate`, per axis).
+
+    Clicks are not checked against the source image: the SimpleClick v1.0 zoom-in passes clicks that lie outside
+    its crop (their disks may still reach into it), so the caller decides what is allowed.
+
+    Args:
+        clicks: sequence of ``Click`` / ``(y, x, is_positive)`` (``None``: no clicks).
+        source_size: ``(H0, W0)`` the click coordinates refer to.
+        target_size: ``(H, W)`` of the target grid.
+        mapping: one of :data:`CLICK_MAPPINGS`.
+
+    Returns:
+        ``coords`` float64 ``[K, 2]`` ``(y, x)`` on the target grid, unrounded, and ``signs`` int64 ``[K]``
+        (+1 positive, -1 negative).
+
+    Example:
+        >>> coords, signs = map_clicks([(32, 102, True)], (64, 117), (448, 448), "simpleclick")
+        >>> coords.tolist(), signs.tolist()
+        ([[224.0, 390.56410256410254]], [1])
+    """
+    source_h, source_w = check_spatial_size(source_size, "source_size")
+    height, width = check_spatial_size(target_size, "target_size")
+    if mapping not in CLICK_MAPPINGS:
+        raise ValueError(f"unknown click mapping {mapping!r}; expected one of {CLICK_MAPPINGS}.")
+    items = as_clicks(clicks)
+    coords = torch.tensor(
+        [
+            [
+                map_click_coordinate(c.y, source_h, height, mapping),
+                map_click_coordinate(c.x, source_w, width, mapping),
+            ]
+            for c in items
+        ],
+        dtype=torch.float64,
+    ).reshape(len(items), 2)
+    signs = torch.tensor([1 if c.is_positive else -1 for c in items], dtype=torch.int64)
+    return coords, signs
+
+
 def clicks_to_tensors(
     clicks: Sequence[Any] | None,
     num_points: int | None = None,
@@ -170,118 +251,3 @@ def clicks_to_tensors(
         coords[index, 1] = click.x
         signs[index] = 1 if click.is_positive else -1
     return coords.to(device), signs.to(device)
-
-
-def rasterize_clicks(
-    clicks: Sequence[Any] | None,
-    spatial_size: Sequence[int],
-    radius: float = CLICK_RADIUS,
-    source_size: Sequence[int] | None = None,
-    device: torch.device | str | None = None,
-) -> torch.Tensor:
-    """Rasterise one click sequence into the two guidance disk maps (SPEC section 1).
-
-    Every click becomes the disk ``(yy - cy)^2 + (xx - cx)^2 <= radius^2`` at the TARGET resolution
-    ``spatial_size``; channel 0 is the union of the positive disks, channel 1 the union of the negative disks.
-
-    Args:
-        clicks: sequence of ``Click`` or ``(y, x, is_positive)`` tuples (``None`` or empty: two zero maps).
-        spatial_size: target ``(H, W)``.
-        radius: disk radius in target pixels (``>= 0``; 0 marks the click pixel only).
-        source_size: ``(H0, W0)`` of the image the click coordinates refer to; coordinates are mapped to the target
-            grid with :func:`scale_click_coordinate` (pixel centres aligned, rounded). ``None`` means the clicks are
-            already in target pixels.
-        device: device of the returned tensor.
-
-    Returns:
-        float32 tensor ``[2, H, W]`` with values in {0, 1}.
-
-    Raises:
-        ValueError: a click outside the source image (or outside the target when ``source_size`` is None), a bad
-            size or a negative radius.
-
-    Example:
-        >>> maps = rasterize_clicks([(10, 12, True), (30, 5, False)], (64, 64), radius=5)
-        >>> maps.shape
-        torch.Size([2, 64, 64])
-    """
-    height, width = _check_size(spatial_size, "spatial_size")
-    source_h, source_w = (height, width) if source_size is None else _check_size(source_size, "source_size")
-    items = as_clicks(clicks)
-    for click in items:
-        if not (0 <= click.y < source_h and 0 <= click.x < source_w):
-            raise ValueError(f"click {tuple(click)} is outside the image of size (H, W) = ({source_h}, {source_w}).")
-    scaled = [
-        Click(
-            scale_click_coordinate(c.y, source_h, height),
-            scale_click_coordinate(c.x, source_w, width),
-            c.is_positive,
-        )
-        for c in items
-    ]
-    coords, signs = clicks_to_tensors(scaled, device=device)
-    maps = rasterize_click_batch(coords[None], signs[None], (height, width), radius=radius)
-    return maps[0]
-
-
-def rasterize_click_batch(
-    coords: torch.Tensor,
-    signs: torch.Tensor,
-    spatial_size: Sequence[int],
-    radius: float = CLICK_RADIUS,
-) -> torch.Tensor:
-    """Rasterise a padded batch of clicks into guidance disk maps on the coordinates' device.
-
-    Coordinates are rounded to the nearest pixel (halves up) so that every disk has the same shape as in
-    :func:`rasterize_clicks`. The loop runs over the click slots ``K`` only; pixels are handled by broadcasting.
-
-    Args:
-        coords: ``[B, K, 2]`` click positions ``(y, x)`` in target pixels (float or integer).
-        signs: ``[B, K]`` with +1 (positive), -1 (negative) or 0 (padding: the slot is ignored, whatever its coords).
-        spatial_size: target ``(H, W)``.
-        radius: disk radius in pixels (``>= 0``).
-
-    Returns:
-        float32 tensor ``[B, 2, H, W]`` on ``coords.device`` (channel 0 positive disks, channel 1 negative disks).
-
-    Raises:
-        ValueError: wrong shapes, signs other than -1/0/+1, a negative radius, or a non-padding click outside
-            ``spatial_size``.
-    """
-    height, width = _check_size(spatial_size, "spatial_size")
-    if not math.isfinite(float(radius)) or radius < 0:
-        raise ValueError(f"radius must be a finite number >= 0, got {radius!r}.")
-    if coords.ndim != 3 or coords.shape[-1] != 2:
-        raise ValueError(f"coords must have shape [B, K, 2], got {tuple(coords.shape)}.")
-    if signs.shape != coords.shape[:2]:
-        raise ValueError(f"signs must have shape [B, K] = {tuple(coords.shape[:2])}, got {tuple(signs.shape)}.")
-    signs = signs.to(coords.device)
-    if bool(((signs != 0) & (signs != 1) & (signs != -1)).any()):
-        raise ValueError("signs must contain only +1 (positive), -1 (negative) and 0 (padding).")
-    active = signs != 0
-    if not bool(torch.isfinite(coords[active]).all()):
-        raise ValueError("coords of non-padding clicks must be finite (found NaN or inf).")
-    centres = torch.floor(torch.nan_to_num(coords.to(torch.float32)) + 0.5).to(torch.int64)
-    if bool(active.any()):
-        outside = active & (
-            (centres[..., 0] < 0) | (centres[..., 0] >= height) | (centres[..., 1] < 0) | (centres[..., 1] >= width)
-        )
-        if bool(outside.any()):
-            b, k = (int(v) for v in torch.nonzero(outside)[0])
-            raise ValueError(
-                f"click (batch {b}, slot {k}) at (y, x) = {tuple(coords[b, k].tolist())} is outside the map of "
-                f"size (H, W) = ({height}, {width})."
-            )
-    batch = coords.shape[0]
-    device = coords.device
-    maps = torch.zeros((batch, 2, height, width), dtype=torch.bool, device=device)
-    rows = torch.arange(height, device=device, dtype=torch.int64)
-    cols = torch.arange(width, device=device, dtype=torch.int64)
-    r2 = math.floor(float(radius) ** 2)
-    for k in range(coords.shape[1]):
-        dy2 = (rows[None, :] - centres[:, k, 0, None]) ** 2
-        dx2 = (cols[None, :] - centres[:, k, 1, None]) ** 2
-        disk = (dy2[:, :, None] + dx2[:, None, :]) <= r2
-        maps[:, 0] |= disk & (signs[:, k] > 0)[:, None, None]
-        maps[:, 1] |= disk & (signs[:, k] < 0)[:, None, None]
-    return maps.to(torch.float32)

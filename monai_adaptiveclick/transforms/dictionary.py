@@ -19,7 +19,8 @@ from monai.transforms import MapTransform, Randomizable
 
 from monai_adaptiveclick.protocol import CLICK_RADIUS
 
-from .clicks import as_clicks, clicks_to_tensors, rasterize_clicks
+from .clicks import as_clicks, clicks_to_tensors
+from .disks import rasterize_clicks
 from .sampling import sample_initial_clicks
 
 __all__ = ["AddGuidanceChannelsd", "SampleInitialClicksd"]

@@ -11,7 +11,9 @@ input it was trained on:
 2. :func:`prepare_image`: validation (rank, dtype, NaN) + :func:`match_channels` + the intensity normalisation
    (``"percentile"``: per channel 0.5 / 99.5 percentile clip scaled to [0, 1]; ``"none"``: unchanged);
 3. :func:`network_frame` / :func:`to_network_frame`: the longest side resized to the network size (bilinear with
-   antialiasing, aspect kept), zero padding at the bottom / right to a square.
+   antialiasing, aspect kept), zero padding at the bottom / right to a square (the project's framing); or
+   :func:`stretch_to_size`: the whole image stretched to the network square (bilinear, ``align_corners=True``, no
+   antialiasing, aspect not kept; the SimpleClick v1.0 evaluation framing, SPEC section 5).
 
 Example:
     >>> image = np.arange(12, dtype=np.float32).reshape(1, 3, 4)
@@ -44,6 +46,7 @@ __all__ = [
     "match_channels",
     "network_frame",
     "prepare_image",
+    "stretch_to_size",
     "to_network_frame",
 ]
 
@@ -125,6 +128,30 @@ def to_network_frame(maps: torch.Tensor, image_size: int, mode: str = "bilinear"
     options = {"align_corners": False, "antialias": True} if mode == "bilinear" else {}
     resized = F.interpolate(maps[None].float(), size=frame, mode=mode, **options)[0]
     return F.pad(resized, (0, image_size - frame[1], 0, image_size - frame[0]))
+
+
+def stretch_to_size(maps: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
+    """Resize ``[K, H, W]`` maps to ``size`` with bilinear ``align_corners=True`` and no antialiasing.
+
+    The aspect ratio is not kept. This is how the SimpleClick v1.0 predictor (which produced the paper's tables, SPEC
+    section 5) brings its crop, and the previous probability with it, to the network input size; the inverse (the
+    probability back to the crop size) is the same call with the crop's size.
+
+    Args:
+        maps: float maps ``[K, H, W]``.
+        size: target ``S`` (square) or ``(H', W')``.
+
+    Returns:
+        float32 ``[K, H', W']``.
+
+    Example:
+        >>> stretch_to_size(torch.tensor([[[0.0, 1.0]]]), (1, 3)).tolist()
+        [[[0.0, 0.5, 1.0]]]
+    """
+    target = (int(size), int(size)) if isinstance(size, (int, np.integer)) else tuple(int(s) for s in size)
+    if len(target) != 2 or min(target) < 1:
+        raise ValueError(f"size must be a positive int or a pair (H, W) of positive ints, got {size!r}.")
+    return F.interpolate(maps[None].float(), size=target, mode="bilinear", align_corners=True)[0]
 
 
 class PrepareImaged(MapTransform):

@@ -271,3 +271,58 @@ def test_every_subcommand_refuses_a_bad_checkpoint_in_one_line(tmp_path, capsys,
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "bad.pt" in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_evaluate_protocol_option(tmp_path, capsys):
+    from monai_adaptiveclick.engines.tta import PROTOCOLS
+    from monai_adaptiveclick.networks import create_model, save_model
+
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "tiny_model.pt"
+    save_model(create_model("tiny", in_channels=1), checkpoint)
+    out = tmp_path / "out"
+    status = main(
+        ["evaluate", "--dataset", DATASET, "--checkpoint", str(checkpoint), "--method", "checkpoint"]
+        + ["--max-clicks", "2", "--protocol", "simpleclick", "--output", str(out), "--quiet"]
+    )
+    assert status == 0
+    assert "protocol simpleclick" in capsys.readouterr().out
+    settings = json.loads((out / "results_checkpoint_tiny_model.json").read_text())["settings"]
+    assert settings["protocol"] == "simpleclick"
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--protocol", "ritm"])
+    assert set(PROTOCOLS) == {"default", "simpleclick"}
+
+
+REFERENCE = REPO / "tests" / "networks" / "fixtures" / "reference"
+
+
+def test_convert_an_authors_checkpoint_then_evaluate_and_fine_tune_it(tmp_path, capsys):
+    converted = tmp_path / "adaptiveclick_small.pt"
+    assert main(["convert", str(REFERENCE / "adaptiveclick_small.pth"), str(converted)]) == 0
+    assert "adaptiveclick (custom (E=8, depth=8, patch=16)) written to" in capsys.readouterr().out
+    state = torch.load(converted, map_location="cpu", weights_only=True)  # plain to open from now on
+    assert state["extra"]["source_family"] and state["config"]["final_combination"] == "logit_sum"
+    status = main(
+        ["evaluate", "--dataset", DATASET, "--checkpoint", str(converted), "--max-clicks", "1", "--no-zoom-in"]
+        + ["--no-flip", "--output", str(tmp_path / "eval"), "--quiet"]
+    )
+    assert status == 0
+    # fine-tuning starts from the authors' file as it is (its architecture, not the preset's)
+    status = main(
+        ["train", "--dataset", DATASET, "--init-checkpoint", str(REFERENCE / "adaptiveclick_small.pth")]
+        + ["--epochs", "1", "--max-steps", "1", "--batch-size", "2", "--max-extra-clicks", "0", "--val-max-items", "0"]
+        + ["--output", str(tmp_path / "tuned"), "--quiet"]
+    )
+    assert status == 0, capsys.readouterr().err
+    from monai_adaptiveclick.networks import load_model
+
+    assert load_model(tmp_path / "tuned" / "model.pt").config == load_model(converted).config
+
+
+def test_convert_refuses_what_is_not_an_authors_checkpoint(tmp_path, capsys):
+    (tmp_path / "empty.pth").write_bytes(b"")
+    assert main(["convert", str(tmp_path / "empty.pth"), str(tmp_path / "out.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot convert") and err.count("\n") == 1
+    assert not (tmp_path / "out.pt").exists()

@@ -29,7 +29,7 @@ def test_each_head_builds_a_model_its_criterion_trains(name):
 
 
 def test_unknown_head_is_refused_everywhere():
-    assert set(HEADS) == {"camd", "mask_fixed", "deepgrow_unet"}
+    assert set(HEADS) == {"camd", "mask_fixed", "simpleclick", "deepgrow_unet"}
     for build in (lambda: create_model("tiny", head="unet3d"), lambda: build_criterion("unet3d")):
         with pytest.raises(ValueError, match="unet3d"):
             build()

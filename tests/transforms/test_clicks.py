@@ -166,3 +166,71 @@ def test_rasterize_on_cuda_matches_cpu():
     assert out.device.type == "cuda"
     torch.testing.assert_close(out.cpu(), rasterize_click_batch(coords, signs, (16, 20), radius=3))
     assert rasterize_clicks([(3, 4, True)], (16, 20), device="cuda").device.type == "cuda"
+
+
+# --- float-coordinate disks (SPEC section 10 row 10; REPORT 3.1: d^2 <= r^2 around the unrounded point) ---------
+
+
+def _pixels(maps: torch.Tensor, channel: int = 0) -> set[tuple[int, int]]:
+    return {(int(y), int(x)) for y, x in torch.nonzero(maps[channel]).tolist()}
+
+
+def test_float_disks_against_hand_computation():
+    from monai_adaptiveclick.transforms import rasterize_click_batch as batch
+
+    # centre (1.5, 1.5), r = 1: the four pixels at d^2 = 0.5; the next ring is at d^2 = 2.5
+    maps = batch(torch.tensor([[[1.5, 1.5]]]), torch.tensor([[1]]), (4, 4), radius=1, float_coordinates=True)[0]
+    assert _pixels(maps) == {(1, 1), (1, 2), (2, 1), (2, 2)}
+    # centre (3, 3.6), r = 2: row 3 -> |x - 3.6| <= 2 -> x in 2..5; rows 2, 4 -> |dx| <= sqrt(3) -> 2..5;
+    # rows 1, 5 -> dx = 0 needed -> none. 12 pixels (the rounded centre (3, 4) would give 13, shifted right)
+    maps = batch(torch.tensor([[[3.0, 3.6]]]), torch.tensor([[-1]]), (8, 8), radius=2, float_coordinates=True)[0]
+    assert _pixels(maps, 1) == {(y, x) for y in (2, 3, 4) for x in (2, 3, 4, 5)}
+    assert not maps[0].any()
+    rounded = batch(torch.tensor([[[3.0, 3.6]]]), torch.tensor([[-1]]), (8, 8), radius=2)[0]
+    assert len(_pixels(rounded, 1)) == 13 and (1, 4) in _pixels(rounded, 1)
+    # inclusive boundary: (3, 4) from (0, 0) is at d^2 = 25 exactly
+    maps = batch(torch.tensor([[[0.0, 0.0]]]), torch.tensor([[1]]), (8, 8), radius=5, float_coordinates=True)[0]
+    assert maps[0, 3, 4] == 1 and maps[0, 4, 4] == 0
+
+
+def test_float_disks_centre_outside_the_map_draw_their_visible_part():
+    from monai_adaptiveclick.transforms import rasterize_click_batch as batch
+
+    coords, signs = torch.tensor([[[2.0, -1.5]]]), torch.tensor([[1]])
+    maps = batch(coords, signs, (5, 5), radius=2, float_coordinates=True)[0]
+    # x = 0 is 1.5 away: |dy| <= sqrt(4 - 2.25) = 1.32 -> rows 1..3; nothing else is within 2
+    assert _pixels(maps) == {(1, 0), (2, 0), (3, 0)}
+    with pytest.raises(ValueError, match="outside"):
+        batch(coords, signs, (5, 5), radius=2)
+
+
+def test_rasterize_clicks_default_is_unchanged_and_float_option_uses_the_unrounded_mapping():
+    clicks = [(3, 7, True), (10, 2, False)]
+    default = rasterize_clicks(clicks, (32, 32), radius=5, source_size=(13, 17))
+    explicit = rasterize_clicks(
+        clicks, (32, 32), radius=5, source_size=(13, 17), float_coordinates=False, mapping="centers"
+    )
+    assert torch.equal(default, explicit)
+    # the rounded mapping, written out: floor((c + 0.5) * target / source)
+    centres = [
+        (math.floor(3.5 * 32 / 13), math.floor(7.5 * 32 / 17)),
+        (math.floor(10.5 * 32 / 13), math.floor(2.5 * 32 / 17)),
+    ]
+    yy, xx = np.mgrid[:32, :32]
+    for channel, (cy, cx) in enumerate(centres):
+        assert np.array_equal(default[channel].numpy(), ((yy - cy) ** 2 + (xx - cx) ** 2 <= 25).astype(np.float32))
+    exact = rasterize_clicks(clicks, (32, 32), radius=5, source_size=(13, 17), float_coordinates=True)
+    for channel, (y, x) in enumerate([(3, 7), (10, 2)]):
+        cy, cx = np.float32((y + 0.5) * 32 / 13 - 0.5), np.float32((x + 0.5) * 32 / 17 - 0.5)
+        d2 = (yy.astype(np.float32) - cy) ** 2 + (xx.astype(np.float32) - cx) ** 2
+        assert np.array_equal(exact[channel].numpy(), (d2 <= 25).astype(np.float32))
+    assert not torch.equal(default, exact)
+    # SimpleClick mapping target * c / source, float disks
+    simple = rasterize_clicks(
+        clicks[:1], (32, 32), radius=5, source_size=(13, 17), float_coordinates=True, mapping="simpleclick"
+    )
+    cy, cx = np.float32(32 * 3 / 13), np.float32(32 * 7 / 17)
+    d2 = (yy.astype(np.float32) - cy) ** 2 + (xx.astype(np.float32) - cx) ** 2
+    assert np.array_equal(simple[0].numpy(), (d2 <= 25).astype(np.float32))
+    with pytest.raises(ValueError, match="mapping"):
+        rasterize_clicks(clicks, (32, 32), source_size=(13, 17), mapping="corners")
