@@ -5,7 +5,7 @@ Starts the app on 127.0.0.1 (``bench_server_latency``'s BraTS-sized volume plus 
 label for the train task to learn from), measures the per-click latency of HTTP requests while the server is idle,
 then starts a fine-tuning round (``POST /train/adaptiveclick``, long enough to outlast the clicks) and measures the
 same clicks again while it trains. It does this twice, in one run: with the app's training share
-(``--conf train_threads`` = half the cores, ``train_nice`` 10: the defaults) and without (``train_threads`` = all
+(``--conf train_threads`` = half the cores, ``train_nice`` 19: the defaults) and without (``train_threads`` = all
 cores, ``train_nice`` 0), and prints p50 / p95 for each, with the ratio to idle (target: p95 during training within 2x
 of idle).
 

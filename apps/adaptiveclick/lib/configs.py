@@ -19,8 +19,9 @@ Keys (all optional):
   with HTTP 400 before any work (issue 16).
 - ``max_channels`` (4), ``max_label`` (255): the door checks of uploaded images and labels
   (``monai_adaptiveclick.data.validation``): most channels of a 4-D image, largest label value.
-- ``train_threads`` (half the CPU cores, at least 1) and ``train_nice`` (10): the share of the machine the train
-  task takes (torch threads, process priority), so that clicks stay interactive while the model trains (issue 16).
+- ``train_threads`` (half the CPU cores, at least 1) and ``train_nice`` (19, the lowest priority): the share of
+  the machine the train task takes (torch threads, process priority), so that clicks stay interactive while the
+  model trains (issue 16).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class AppSettings:
     max_channels: int = 4
     max_label: int = 255
     train_threads: int = 1
-    train_nice: int = 10
+    train_nice: int = 19
     extra: dict = field(default_factory=dict)
 
 
@@ -162,6 +163,6 @@ def parse_settings(app_dir: str, conf: Mapping[str, str] | None) -> AppSettings:
         max_channels=_int(conf, "max_channels", 4, 1),
         max_label=_int(conf, "max_label", 255, 1),
         train_threads=_int(conf, "train_threads", max(1, (os.cpu_count() or 2) // 2), 1),
-        train_nice=_int(conf, "train_nice", 10, 0),
+        train_nice=_int(conf, "train_nice", 19, 0),
         extra={k: v for k, v in conf.items() if k not in known},
     )
