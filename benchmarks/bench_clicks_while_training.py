@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,7 +27,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import torch
-from bench_server_latency import APP_DIR, _click_plan, _free_port, _wait_up, make_volume, percentiles
+from bench_server_latency import _click_plan, _free_port, _wait_up, copy_app, make_volume, percentiles, server_command
 
 from monai_adaptiveclick.networks import create_model, save_model
 
@@ -65,8 +63,7 @@ def measure(checkpoint: Path, clicks: int, threads: int, share: dict[str, str]) 
 
     with tempfile.TemporaryDirectory(prefix="bench_train_clicks_") as tmp:
         root = Path(tmp)
-        app = root / "app"
-        shutil.copytree(APP_DIR, app, ignore=shutil.ignore_patterns("model", "logs", "bin", "__pycache__"))
+        app = copy_app(root)
         studies = root / "studies"
         studies.mkdir()
         make_volume(studies / "brats_like.nii.gz")
@@ -74,12 +71,8 @@ def measure(checkpoint: Path, clicks: int, threads: int, share: dict[str, str]) 
         port = _free_port()
         log = root / "server.log"
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MONAI_LABEL_DATASTORE_AUTO_RELOAD": "false"}
-        command = [sys.executable, "-m", "monailabel.main", "start_server", "--app", str(app)]
-        command += ["--studies", str(studies), "--host", "127.0.0.1", "--port", str(port)]
-        command += ["--conf", "bundle_checkpoint", str(checkpoint), "--conf", "device", "cpu"]
-        command += ["--conf", "checkpoint", str(root / "served.pt")]
-        for key, value in share.items():
-            command += ["--conf", key, value]
+        confs = {"bundle_checkpoint": checkpoint, "device": "cpu", "checkpoint": root / "served.pt", **share}
+        command = server_command(app, studies, port, confs)
         client_tmp = root / "client"
         client_tmp.mkdir()
         client = MONAILabelClient(f"http://127.0.0.1:{port}", tmpdir=str(client_tmp), client_id="bench")

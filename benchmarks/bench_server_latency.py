@@ -91,6 +91,22 @@ def _click_plan(clicks: int) -> list[dict]:
     return plan[:clicks]
 
 
+def server_command(app: Path, studies: Path, port: int, confs: dict[str, str]) -> list[str]:
+    """``monailabel start_server`` on 127.0.0.1 for ``app`` / ``studies`` with ``--conf`` pairs."""
+    command = [sys.executable, "-m", "monailabel.main", "start_server", "--app", str(app)]
+    command += ["--studies", str(studies), "--host", "127.0.0.1", "--port", str(port)]
+    for key, value in confs.items():
+        command += ["--conf", key, str(value)]
+    return command
+
+
+def copy_app(root: Path) -> Path:
+    """A copy of ``apps/adaptiveclick`` under ``root`` without local models and logs."""
+    app = root / "app"
+    shutil.copytree(APP_DIR, app, ignore=shutil.ignore_patterns("model", "logs", "bin", "__pycache__"))
+    return app
+
+
 def _wait_up(client, process: subprocess.Popen, log: Path, timeout: float = 180.0) -> None:
     deadline = time.time() + timeout
     while True:
@@ -154,8 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="bench_label_") as tmp:
         root = Path(tmp)
-        app = root / "app"
-        shutil.copytree(APP_DIR, app, ignore=shutil.ignore_patterns("model", "logs", "bin", "__pycache__"))
+        app = copy_app(root)
         studies = root / "studies"
         studies.mkdir()
         volume = make_volume(studies / "brats_like.nii.gz")
@@ -168,10 +183,8 @@ def main(argv: list[str] | None = None) -> dict:
         port = _free_port()
         log = root / "server.log"
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MONAI_LABEL_DATASTORE_AUTO_RELOAD": "false"}
-        command = [sys.executable, "-m", "monailabel.main", "start_server", "--app", str(app)]
-        command += ["--studies", str(studies), "--host", "127.0.0.1", "--port", str(port)]
-        command += ["--conf", "checkpoint", str(checkpoint), "--conf", "device", "cpu"]
-        command += ["--conf", "output_ext", args.output_ext]
+        confs = {"checkpoint": checkpoint, "device": "cpu", "output_ext": args.output_ext}
+        command = server_command(app, studies, port, confs)
         client_tmp = root / "client"
         client_tmp.mkdir()
         client = MONAILabelClient(f"http://127.0.0.1:{port}", tmpdir=str(client_tmp), client_id="bench")
