@@ -1,5 +1,6 @@
 # Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
-"""Command line: ``python -m monai_adaptiveclick <command>`` (evaluate, train, demo, serve-sample, convert).
+"""Command line: ``python -m monai_adaptiveclick <command>`` (evaluate, train, demo, serve-sample, convert,
+segment).
 
 One module per subcommand, each with an ``add_<command>_parser(subparsers)`` that binds its handler; more
 subcommands plug in the same way. User errors (a missing data folder or checkpoint, an unknown dataset or recipe,
@@ -17,6 +18,7 @@ from .common import UsageError
 from .convert import add_convert_parser
 from .demo import add_demo_parser
 from .evaluate import add_evaluate_parser
+from .segment import add_segment_parser
 from .serve import add_serve_sample_parser, serve_sample_command
 from .train import add_train_parser
 
@@ -38,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_parser(subparsers)
     add_serve_sample_parser(subparsers)
     add_convert_parser(subparsers)
+    add_segment_parser(subparsers)
     return parser
 
 

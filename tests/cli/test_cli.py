@@ -326,3 +326,24 @@ def test_convert_refuses_what_is_not_an_authors_checkpoint(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: cannot convert") and err.count("\n") == 1
     assert not (tmp_path / "out.pt").exists()
+
+
+def test_segment_writes_a_3d_label_with_the_image_geometry(tmp_path, capsys):
+    import nibabel as nib
+
+    i, j, k = np.meshgrid(np.arange(40.0), np.arange(36.0), np.arange(12.0), indexing="ij")
+    truth = ((i - 20) / 10) ** 2 + ((j - 18) / 8) ** 2 + ((k - 6) / 4) ** 2 <= 1
+    volume = (np.random.default_rng(0).normal(100, 10, truth.shape) + 300 * truth).astype(np.int16)
+    affine = np.diag([0.8, 0.9, 2.5, 1.0])
+    nib.save(nib.Nifti1Image(volume, affine), str(tmp_path / "scan.nii.gz"))
+    out = tmp_path / "label.nii.gz"
+    assert main(["segment", str(tmp_path / "scan.nii.gz"), "--click", "20,18,6", "--output", str(out), "--quiet"]) == 0
+    written = nib.load(str(out))
+    label = np.asarray(written.dataobj)
+    assert label.shape == truth.shape and np.allclose(written.affine, affine)
+    assert (label > 0).any(axis=(0, 1)).sum() > 1  # more than the clicked slice
+    assert 2.0 * ((label > 0) & truth).sum() / ((label > 0).sum() + truth.sum()) > 0.8
+    report = json.loads((tmp_path / "label.json").read_text())
+    assert report["seeds"] == [6] and len(report["slice_confidence"]) == 12
+    assert main(["segment", str(tmp_path / "scan.nii.gz"), "--click", "20,18,99", "--output", str(out)]) == 2
+    assert "outside the volume" in capsys.readouterr().err

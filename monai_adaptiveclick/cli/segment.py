@@ -1,0 +1,113 @@
+# Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
+"""``python -m monai_adaptiveclick segment IMAGE --click i,j,k --output LABEL.nii.gz``: one structure of a volume
+from clicks on one or several slices, propagated through the volume (``inference.segment_volume``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .common import UsageError, show_progress
+
+__all__ = ["add_segment_parser", "parse_voxel"]
+
+
+def parse_voxel(text: str) -> tuple[int, int, int]:
+    """``"i,j,k"`` -> ``(i, j, k)``; ``argparse.ArgumentTypeError`` for anything else.
+
+    Example:
+        >>> parse_voxel("12,30,4")
+        (12, 30, 4)
+    """
+    parts = text.split(",")
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"a voxel is i,j,k (three integers), got {text!r}.") from err
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError(f"a voxel is i,j,k (three integers), got {text!r}.")
+    return values
+
+
+def add_segment_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``segment`` subcommand."""
+    parser = subparsers.add_parser(
+        "segment",
+        help="Segment one structure of a volume from clicks, propagated slice to slice; writes a 3-D label.",
+        description=(
+            "Clicks are voxel indices i,j,k of the array MONAI LoadImage returns (slice k). The clicked slices are "
+            "segmented with their clicks, the others from their neighbour's mask until the structure ends. The label "
+            "is written with the image's affine; a JSON file beside it holds the per-slice confidence and the slices "
+            "most worth reviewing first."
+        ),
+    )
+    parser.add_argument("image", type=Path, help="the volume (NIfTI / NRRD / MetaImage / DICOM folder)")
+    parser.add_argument("--click", type=parse_voxel, action="append", default=[], help="foreground voxel i,j,k")
+    parser.add_argument("--background", type=parse_voxel, action="append", default=[], help="background voxel i,j,k")
+    parser.add_argument("--output", type=Path, required=True, help="label file (.nii.gz)")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="model file (default: --method)")
+    parser.add_argument("--method", default="watershed", help="classical baseline when no --checkpoint is given")
+    parser.add_argument("--device", default="cpu", help="torch device for a checkpoint")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=_run_segment)
+    return parser
+
+
+def _predictor(args: argparse.Namespace):
+    if args.checkpoint is None:
+        from monai_adaptiveclick.engines import BASELINES, get_baseline
+
+        if args.method not in BASELINES:
+            raise UsageError(f"unknown --method {args.method!r}; known: {', '.join(BASELINES)} (or give --checkpoint).")
+        return get_baseline(args.method)
+    from monai_adaptiveclick.inference import Predictor
+
+    if not args.checkpoint.is_file():
+        raise UsageError(f"checkpoint file {str(args.checkpoint)!r} does not exist.")
+    try:
+        return Predictor.from_checkpoint(args.checkpoint, device=args.device)
+    except (ValueError, RuntimeError, OSError) as err:
+        raise UsageError(f"cannot load checkpoint {str(args.checkpoint)!r}: {err}") from err
+
+
+def _run_segment(args: argparse.Namespace) -> int:
+    """Handler of ``segment``; returns the exit status."""
+    import nibabel as nib
+    import numpy as np
+
+    from monai_adaptiveclick.data import load_image_volume
+    from monai_adaptiveclick.inference import segment_volume
+
+    if not args.click:
+        raise UsageError("give at least one --click i,j,k on the structure.")
+    if not args.image.exists():
+        raise UsageError(f"image {str(args.image)!r} does not exist.")
+    if not str(args.output).endswith((".nii.gz", ".nii")):
+        raise UsageError(f"--output must be a .nii.gz or .nii file, got {str(args.output)!r}.")
+    predictor = _predictor(args)
+    try:
+        volume = load_image_volume(args.image)
+        clicks = [(*v, True) for v in args.click] + [(*v, False) for v in args.background]
+        result = segment_volume(predictor, volume.data, clicks, progress=show_progress(args.quiet))
+    except ValueError as err:
+        raise UsageError(f"cannot segment {str(args.image)!r}: {err}") from err
+    label = result.label.reshape(volume.spatial_shape)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(label.astype(np.uint8), np.asarray(volume.affine)), str(args.output))
+    slices = [int(k) for k in np.flatnonzero(result.label.any(axis=(0, 1)))]
+    report = {
+        "label": str(args.output),
+        "slices": slices,
+        "seeds": result.seeds,
+        "review_first": result.review_order[:5],
+        "slice_confidence": [round(float(c), 4) for c in result.slice_confidence],
+        "seconds_per_slice": round(result.seconds_per_slice, 4),
+    }
+    sidecar = args.output.with_name(args.output.name.split(".nii")[0] + ".json")
+    sidecar.write_text(json.dumps(report, indent=2))
+    print(
+        f"label written to {args.output}: {int(label.sum())} voxels on {len(slices)} slices "
+        f"({report['seconds_per_slice']} s per slice); review first: {report['review_first']}"
+    )
+    return 0
