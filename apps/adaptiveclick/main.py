@@ -2,9 +2,10 @@
 """MONAI Label app serving AdaptiveClick (Lin et al., TNNLS 2024) for 3D Slicer and OHIF (issues 7, 16).
 
 Start it with ``monailabel start_server --app apps/adaptiveclick --studies <folder> --conf checkpoint <model.pt>``
-(see README.md). One infer task ``adaptiveclick`` (deepgrow type, dimension 2: click mode in Slicer, refining the
-slice click by click) and one train task ``adaptiveclick`` (fine-tuning on ``labels/final``). ``--conf`` keys are
-listed in ``lib/configs.py``.
+(see README.md). Infer task ``adaptiveclick`` (deepgrow type, dimension 2: click mode in Slicer, refining the
+slice click by click; ``"propagate": true`` segments through the volume), infer task ``adaptiveclick_3d`` (deepgrow
+type, dimension 3: always propagates, issue 15) and one train task ``adaptiveclick`` (fine-tuning on
+``labels/final``). ``--conf`` keys are listed in ``lib/configs.py``.
 
 What the app guarantees (README "What the app guarantees"): image ids and label tags resolve only inside the studies
 folder (``lib/datastore.py``), uploads and saved labels are checked before they are stored, bad stored files are
@@ -35,11 +36,12 @@ from monailabel.interfaces.tasks.infer_v2 import InferTask
 from monailabel.interfaces.tasks.strategy import Strategy
 from monailabel.interfaces.tasks.train import TrainTask
 
-__all__ = ["AdaptiveClickApp", "MODEL_NAME"]
+__all__ = ["AdaptiveClickApp", "MODEL_3D", "MODEL_NAME"]
 
 logger = logging.getLogger(__name__)
 
 MODEL_NAME = "adaptiveclick"
+MODEL_3D = "adaptiveclick_3d"
 
 
 def _flag(value: object, name: str) -> bool:
@@ -74,8 +76,18 @@ class AdaptiveClickApp(MONAILabelApp):
         )
 
     def init_infers(self) -> dict[str, InferTask]:
-        """The ``adaptiveclick`` infer task (deepgrow type, dimension 2)."""
-        return {MODEL_NAME: AdaptiveClickInfer(self.settings, self.models)}
+        """``adaptiveclick`` (deepgrow type, dimension 2; ``"propagate": true`` answers in 3-D) and
+        ``adaptiveclick_3d`` (deepgrow type, dimension 3: always propagates through the volume), one model and one
+        volume cache."""
+        slices = AdaptiveClickInfer(self.settings, self.models)
+        volume = AdaptiveClickInfer(
+            self.settings,
+            self.models,
+            description="AdaptiveClick 3-D: clicks on any slices, propagated through the volume",
+            always_propagate=True,
+            volumes=slices.volumes,
+        )
+        return {MODEL_NAME: slices, MODEL_3D: volume}
 
     def init_trainers(self) -> dict[str, TrainTask]:
         """The ``adaptiveclick`` train task (fine-tunes on ``labels/final``)."""

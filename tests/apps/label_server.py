@@ -91,12 +91,14 @@ class LabelServer:
         self.url, self.root, self.studies, self.checkpoint, self.log = url, root, studies, checkpoint, log
         self.client_tmp = tempfile.mkdtemp(prefix="adaptiveclick_client_")
 
-    def infer(self, image: str, params: dict, client_id: str | None = "tests") -> tuple[np.ndarray, np.ndarray, dict]:
+    def infer(
+        self, image: str, params: dict, client_id: str | None = "tests", model: str = "adaptiveclick"
+    ) -> tuple[np.ndarray, np.ndarray, dict]:
         """``(label array, affine, result JSON)`` of a good infer request (MONAI Label's own client)."""
         from monailabel.client import MONAILabelClient
 
         client = MONAILabelClient(self.url, tmpdir=self.client_tmp, client_id=client_id)
-        label_file, result = client.infer("adaptiveclick", image, params)
+        label_file, result = client.infer(model, image, params)
         result = json.loads(result) if isinstance(result, str) else result
         label_nii = nib.load(label_file)
         label, affine = np.asarray(label_nii.dataobj), label_nii.affine
@@ -152,8 +154,10 @@ class LabelServer:
         return self.log.read_text(errors="replace")
 
 
-def start_server(root: Path) -> tuple[subprocess.Popen, LabelServer]:
+def start_server(root: Path, extra_conf: dict[str, str] | None = None) -> tuple[subprocess.Popen, LabelServer]:
     """Write the app copy, studies and checkpoint under ``root`` and start the server; return it once it answers.
+
+    ``extra_conf`` adds ``--conf key value`` pairs (e.g. ``{"baseline": "watershed"}``).
 
     Raises:
         RuntimeError: the server exited or did not answer within 120 s (with the end of its log).
@@ -174,6 +178,8 @@ def start_server(root: Path) -> tuple[subprocess.Popen, LabelServer]:
     command = [sys.executable, "-m", "monailabel.main", "start_server", "--app", str(app), "--studies", str(studies)]
     command += ["--conf", "checkpoint", str(checkpoint), "--conf", "device", "cpu", "--conf", "preset", "tiny"]
     command += ["--conf", "max_clicks", "300", "--host", "127.0.0.1", "--port", str(port)]
+    for key, value in (extra_conf or {}).items():
+        command += ["--conf", key, value]
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=root, env=env)
     url = f"http://127.0.0.1:{port}"

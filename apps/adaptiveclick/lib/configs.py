@@ -19,6 +19,9 @@ Keys (all optional):
   with HTTP 400 before any work (issue 16).
 - ``max_channels`` (4), ``max_label`` (255): the door checks of uploaded images and labels
   (``monai_adaptiveclick.data.validation``): most channels of a 4-D image, largest label value.
+- ``baseline`` (empty): the name of a classical baseline (``watershed``, ``random_walker``;
+  ``monai_adaptiveclick.engines.BASELINES``) to serve instead of the network, for comparison and for tests that need
+  a deterministic segmenter; the train task is refused while a baseline is served.
 - ``train_threads`` (half the CPU cores, at least 1) and ``train_nice`` (19, the lowest priority): the share of
   the machine the train task takes (torch threads, process priority), so that clicks stay interactive while the
   model trains (issue 16).
@@ -32,6 +35,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from monai_adaptiveclick.engines.baselines import BASELINES
 from monai_adaptiveclick.networks import get_head, list_heads
 from monai_adaptiveclick.protocol import CLICK_RADIUS, PROB_THRESHOLD
 
@@ -64,6 +68,7 @@ class AppSettings:
     max_label: int = 255
     train_threads: int = 1
     train_nice: int = 19
+    baseline: str = ""
     extra: dict = field(default_factory=dict)
 
 
@@ -123,7 +128,11 @@ def parse_settings(app_dir: str, conf: Mapping[str, str] | None) -> AppSettings:
         get_head(head)
     except ValueError as err:
         raise ValueError(f"--conf head must be one of {list_heads()}, got {head!r}.") from err
+    baseline = str(conf.get("baseline", "")).strip()
+    if baseline and baseline not in BASELINES:
+        raise ValueError(f"--conf baseline must be one of {sorted(BASELINES)} (or empty), got {baseline!r}.")
     known = {
+        "baseline",
         "checkpoint",
         "bundle_checkpoint",
         "preset",
@@ -164,5 +173,6 @@ def parse_settings(app_dir: str, conf: Mapping[str, str] | None) -> AppSettings:
         max_label=_int(conf, "max_label", 255, 1),
         train_threads=_int(conf, "train_threads", max(1, (os.cpu_count() or 2) // 2), 1),
         train_nice=_int(conf, "train_nice", 19, 0),
+        baseline=baseline,
         extra={k: v for k, v in conf.items() if k not in known},
     )

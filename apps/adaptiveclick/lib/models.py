@@ -5,7 +5,8 @@ The infer task asks :class:`ModelManager` for the current :class:`LoadedModel` o
 ``os.stat`` per candidate file. The first existing file of (``checkpoint``, ``bundle_checkpoint``) is served; when
 its path or modification time differs from the loaded one it is loaded again, so a checkpoint written by the train
 task (or copied in by hand) is picked up by the next click. With no file at all an untrained model of the configured
-preset is served and a warning says so.
+preset is served and a warning says so. With ``--conf baseline <name>`` a classical baseline
+(``monai_adaptiveclick.engines.get_baseline``) is served instead of any network (comparison, deterministic tests).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import threading
 from dataclasses import dataclass
 
 from monai_adaptiveclick.data import model_sequences
+from monai_adaptiveclick.engines.baselines import get_baseline
 from monai_adaptiveclick.inference import Predictor
 from monai_adaptiveclick.networks import load_model, read_checkpoint_extra
 
@@ -42,6 +44,7 @@ class LoadedModel:
         config: the model's ``config`` dict (architecture, channels).
         sequences: MRI sequence names of the channels, ``None`` when not a multi-sequence model.
         warning: a message for clients (untrained model), else ``""``.
+        baseline: the classical baseline served instead of a network (``--conf baseline``), else ``""``.
     """
 
     predictor: Predictor
@@ -50,6 +53,7 @@ class LoadedModel:
     config: dict
     sequences: tuple[str, ...] | None
     warning: str = ""
+    baseline: str = ""
 
     @property
     def key(self) -> tuple:
@@ -70,7 +74,8 @@ class LoadedModel:
             "head": self.config.get("head"),
             "image_size": self.config.get("image_size"),
             "sequences": list(self.sequences) if self.sequences else None,
-            "untrained": self.path is None,
+            "untrained": self.path is None and not self.baseline,
+            "baseline": self.baseline or None,
         }
 
 
@@ -87,7 +92,12 @@ class ModelManager:
         self._lock = threading.Lock()
 
     def current_file(self) -> str | None:
-        """The checkpoint file that would be served now (first existing of checkpoint, bundle), or ``None``."""
+        """The checkpoint file that would be served now (first existing of checkpoint, bundle), or ``None``.
+
+        Always ``None`` while a classical baseline is served (``--conf baseline``).
+        """
+        if self.settings.baseline:
+            return None
         for path in (self.settings.checkpoint, self.settings.bundle_checkpoint):
             if os.path.isfile(path):
                 return path
@@ -105,6 +115,10 @@ class ModelManager:
     def _load(self, path: str | None, mtime_ns: int) -> LoadedModel:
         s = self.settings
         warning = ""
+        if s.baseline:
+            logger.info(f"AdaptiveClick: serving the classical baseline {s.baseline!r} instead of a network")
+            config = {"in_channels": s.in_channels, "head": None, "image_size": None}
+            return LoadedModel(get_baseline(s.baseline), None, 0, config, None, "", s.baseline)  # type: ignore[arg-type]
         if path is None:
             predictor = Predictor.from_preset(
                 s.preset, in_channels=s.in_channels, head=s.head, device=s.device, radius=s.radius

@@ -21,6 +21,11 @@ One request = one click update on one slice:
 5. the JSON result carries the ranked candidate masks of the CAMD queries (paper Fig. 1) as score, area, bbox and a
    COCO-style RLE on the slice, plus what was done (slice, mode, clicks) and the latencies.
 
+With ``"propagate": true`` (issue 15), or always for the ``adaptiveclick_3d`` model, steps 2-5 are replaced by one
+3-D segmentation (``lib/infers/propagation.py``): all clicks on all slices go to
+``monai_adaptiveclick.inference.segment_volume``, the label volume holds the structure on every propagated slice,
+and the JSON carries ``slice_confidence``, ``slices``, ``seeds``, ``review_first`` and a ``per_slice`` latency.
+
 Bad requests raise :class:`lib.common.RequestError`; the app turns them into HTTP errors naming the problem.
 """
 
@@ -57,6 +62,7 @@ from ..interaction import (
 )
 from ..models import ModelManager
 from ..writer import SliceLabelWriter
+from .propagation import parse_propagate, propagate
 
 __all__ = ["AdaptiveClickInfer"]
 
@@ -70,9 +76,15 @@ class AdaptiveClickInfer(InferTask):
         settings: parsed app settings (:func:`lib.configs.parse_settings`).
         models: the model manager (shared with the train task's app instance); built from ``settings`` if ``None``.
         description: shown by clients.
+        always_propagate: every request is a 3-D propagation (the ``adaptiveclick_3d`` model, dimension 3).
+        volumes: a volume cache to share with another infer task (a new one when ``None``).
 
     Request keys: ``image`` (path, filled in by the app from the image id), ``foreground``, ``background``,
-    optional ``slice``, ``label`` (segment name), ``client_id``, ``num_candidates`` (overrides the setting).
+    optional ``slice``, ``label`` (segment name), ``client_id``, ``num_candidates`` (overrides the setting) and
+    ``propagate`` (boolean, default false): segment the structure through the volume from all the clicks, on any
+    slices, and answer the 3-D label with ``slice_confidence``, ``slices``, ``seeds``, ``review_first`` (slices most
+    worth reviewing) and ``latencies.per_slice``; a request whose clicked slices all come back empty is refused with
+    HTTP 422. ``slice``, ``client_id`` and ``num_candidates`` are ignored by a propagation.
     """
 
     def __init__(
@@ -80,17 +92,20 @@ class AdaptiveClickInfer(InferTask):
         settings: AppSettings,
         models: ModelManager | None = None,
         description: str = "AdaptiveClick: click-aware transformer, 2-D interactive segmentation slice by slice",
+        always_propagate: bool = False,
+        volumes: VolumeCache | None = None,
     ) -> None:
         super().__init__(
             type=InferType.DEEPGROW,
             labels=list(settings.labels),
-            dimension=2,
+            dimension=3 if always_propagate else 2,
             description=description,
-            config={"num_candidates": settings.num_candidates},
+            config={"num_candidates": settings.num_candidates, "propagate": always_propagate},
         )
         self.settings = settings
+        self.always_propagate = always_propagate
         self.models = models if models is not None else ModelManager(settings)
-        self.volumes = VolumeCache(settings.max_volumes)
+        self.volumes = volumes if volumes is not None else VolumeCache(settings.max_volumes)
         self.sessions: LRUCache[ClickSession] = LRUCache(settings.max_sessions)
         self.seen: LRUCache[frozenset] = LRUCache(settings.max_sessions)
         self._lock = threading.Lock()
@@ -110,6 +125,7 @@ class AdaptiveClickInfer(InferTask):
         """Serve one click update; returns ``(label file, result JSON)`` (see the module docstring)."""
         start = time.perf_counter()
         check_click_count(request, self.settings.max_clicks)
+        three_d = parse_propagate(request.get("propagate")) or self.always_propagate
         image_path = request.get("image")
         if not isinstance(image_path, str) or not image_path or not os.path.isfile(image_path):
             raise RequestError(f"unknown image: {request.get('image')!r} is not an image of this datastore.", 404)
@@ -131,6 +147,8 @@ class AdaptiveClickInfer(InferTask):
         shape = tuple(volume.data.shape[1:])
         check_bounds(foreground, shape, "foreground")
         check_bounds(background, shape, "background")
+        if three_d:
+            return self._propagate(volume, foreground, background, name, label, loaded, [start, t_model, t_volume])
         session = (image_path, client, label)
         seen = self.seen.get(session) if client is not None else None
         k = select_slice(request, foreground, background, seen or ())
@@ -180,6 +198,51 @@ class AdaptiveClickInfer(InferTask):
                 "model": round(t_model - start, 4),
                 "volume": round(t_volume - t_model, 4),
                 "predict": round(t_predict - t_volume, 4),
+                "write": round(end - t_predict, 4),
+                "total": round(end - start, 4),
+            },
+        }
+        if loaded.warning:
+            result["warning"] = loaded.warning
+        return label_file, result
+
+    def _propagate(
+        self,
+        volume: Volume,
+        foreground: list,
+        background: list,
+        name: str,
+        label: str,
+        loaded: Any,
+        times: list[float],
+    ) -> tuple[str, dict]:
+        """Answer a ``propagate`` request: the 3-D label file and its JSON (``lib/infers/propagation.py``)."""
+        if not foreground and not background:
+            raise RequestError("no clicks: send at least one 'foreground' or 'background' voxel [i, j, k].")
+        with self._lock:  # one predictor serves every request
+            done = propagate(
+                loaded.predictor,
+                volume.data,
+                foreground,
+                background,
+                name=name,
+                respect_clicks=self.settings.respect_clicks,
+            )
+        t_predict = time.perf_counter()
+        label_file = self.writer.write_volume(self._label_path(), done.label, volume.affine)
+        end = time.perf_counter()
+        start, t_model, t_volume = times
+        seconds = done.summary.pop("seconds")
+        result: dict[str, Any] = {
+            **done.summary,
+            "label_names": {label or self.settings.labels[0]: 1},
+            "channels": list(volume.channels),
+            "model": loaded.describe(),
+            "latencies": {
+                "model": round(t_model - start, 4),
+                "volume": round(t_volume - t_model, 4),
+                "predict": round(t_predict - t_volume, 4),
+                "per_slice": seconds["per_slice"],
                 "write": round(end - t_predict, 4),
                 "total": round(end - start, 4),
             },
@@ -244,9 +307,13 @@ class AdaptiveClickInfer(InferTask):
 
     def _write_label(self, volume: Volume, mask: np.ndarray, k: int) -> str:
         """Write ``mask`` as label 1 on slice ``k`` of a zero volume with the image's shape and affine."""
+        return self.writer.write(self._label_path(), mask, k, volume.spatial_shape, volume.affine)
+
+    def _label_path(self) -> str:
+        """A new, empty label file in this task's private output folder."""
         # a private folder: a client on this machine saves the answer under the same base name in its own tmpdir
         if self._output_dir is None or not os.path.isdir(self._output_dir):
             self._output_dir = tempfile.mkdtemp(prefix="adaptiveclick_labels_")
         handle, path = tempfile.mkstemp(suffix=self.settings.output_ext, prefix="label_", dir=self._output_dir)
         os.close(handle)
-        return self.writer.write(path, mask, k, volume.spatial_shape, volume.affine)
+        return path

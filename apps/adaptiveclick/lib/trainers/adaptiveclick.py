@@ -230,6 +230,10 @@ class AdaptiveClickTrain(TrainTask):
         started = time.time()
         limit_training_share(self.settings.train_threads, self.settings.train_nice)
         loaded = self.models.get()
+        if loaded.baseline:
+            raise ValueError(
+                f"the server serves the classical baseline {loaded.baseline!r} (--conf baseline): nothing to train."
+            )
         settings = self._settings(request, loaded)
         pairs, skipped = self._pairs(datastore)
         if not pairs and not skipped:
