@@ -228,3 +228,19 @@ def test_build_training_items_skips_bad_pairs_with_a_reason(tmp_path, caplog):
         assert any(name in line and words in line for line in skipped), (name, skipped)
     assert any("empty.nii.gz" in line for line in skipped)
     assert caplog.text.count("AdaptiveClick train: skipping") == 4
+
+
+def test_a_checkpoint_that_does_not_load_answers_422_and_names_the_problem(tmp_path):
+
+    import nibabel as nib
+    import numpy as np
+
+    configs, infers, common = (app_module(m) for m in ("configs", "infers", "common"))
+    nib.save(nib.Nifti1Image(np.random.rand(20, 24, 3).astype("float32"), np.eye(4)), str(tmp_path / "v.nii.gz"))
+    for content in (b"", b"not a checkpoint"):
+        (tmp_path / "bad.pt").write_bytes(content)
+        settings = configs.parse_settings(str(APP_DIR), {"checkpoint": str(tmp_path / "bad.pt"), "device": "cpu"})
+        task = infers.AdaptiveClickInfer(settings)
+        with pytest.raises(common.RequestError, match="checkpoint cannot be loaded") as info:
+            task({"image": str(tmp_path / "v.nii.gz"), "foreground": [[5, 6, 1]]})
+        assert info.value.status_code == 422

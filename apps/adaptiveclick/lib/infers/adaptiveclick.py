@@ -135,7 +135,10 @@ class AdaptiveClickInfer(InferTask):
         label = request.get("label") or ""
         if not isinstance(label, str):
             raise RequestError(f"'label' must be a segment name (a string), got {label!r:.80}.")
-        loaded = self.models.get()
+        try:
+            loaded = self.models.get()
+        except (ValueError, RuntimeError, OSError) as err:  # a truncated / foreign / unsafe checkpoint file
+            raise RequestError(f"the served checkpoint cannot be loaded: {err}", 422) from err
         t_model = time.perf_counter()
         volume = self._volume(image_path, name, loaded.sequences)
         t_volume = time.perf_counter()
