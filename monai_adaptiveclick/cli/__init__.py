@@ -18,6 +18,7 @@ from .common import UsageError
 from .convert import add_convert_parser
 from .demo import add_demo_parser
 from .evaluate import add_evaluate_parser
+from .evaluate_volumes import add_evaluate_volumes_parser
 from .segment import add_segment_parser
 from .serve import add_serve_sample_parser, serve_sample_command
 from .train import add_train_parser
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_evaluate_parser(subparsers)
+    add_evaluate_volumes_parser(subparsers)
     add_train_parser(subparsers)
     add_demo_parser(subparsers)
     add_serve_sample_parser(subparsers)

@@ -30,6 +30,7 @@ from monai_adaptiveclick.engines.training_data import (
     usable_items,
 )
 from monai_adaptiveclick.engines.tta import FlipTTA, ZoomIn, box_iou, expand_box, object_roi, wrap_predictor
+from monai_adaptiveclick.engines.volume_evaluation import VolumeCase, VolumeResult, evaluate_volumes, volume_cases
 
 __all__ = [
     "BASELINES",
@@ -67,5 +68,9 @@ __all__ = [
     "save_overlay",
     "train_from_settings",
     "usable_items",
+    "VolumeCase",
+    "VolumeResult",
+    "evaluate_volumes",
+    "volume_cases",
     "wrap_predictor",
 ]
