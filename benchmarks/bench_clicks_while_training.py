@@ -27,7 +27,16 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import torch
-from bench_server_latency import _click_plan, _free_port, _wait_up, copy_app, make_volume, percentiles, server_command
+from bench_server_latency import (
+    _click_plan,
+    _free_port,
+    _wait_up,
+    copy_app,
+    make_volume,
+    percentiles,
+    server_command,
+    stop_server,
+)
 
 from monai_adaptiveclick.networks import create_model, save_model
 
@@ -91,11 +100,7 @@ def measure(checkpoint: Path, clicks: int, threads: int, share: dict[str, str]) 
                 still = client.train_status().get("status") == "RUNNING"
                 client.train_stop()
             finally:
-                process.terminate()
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+                stop_server(process)
     return {"idle": percentiles(idle), "training": percentiles(training), "trained_throughout": still}
 
 

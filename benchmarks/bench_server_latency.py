@@ -107,6 +107,15 @@ def copy_app(root: Path) -> Path:
     return app
 
 
+def stop_server(process: subprocess.Popen) -> None:
+    """Terminate the server, killing it when it does not stop within 30 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def _wait_up(client, process: subprocess.Popen, log: Path, timeout: float = 180.0) -> None:
     deadline = time.time() + timeout
     while True:
@@ -217,11 +226,7 @@ def main(argv: list[str] | None = None) -> dict:
                     size = os.path.getsize(label_file)
                     os.unlink(label_file)
             finally:
-                process.terminate()
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+                stop_server(process)
 
     report = {
         "volume_shape": list(SHAPE),

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .common import UsageError, show_progress
+from .common import UsageError, baseline_predictor, checkpoint_predictor, show_progress
 
 __all__ = ["add_evaluate_parser"]
 
@@ -117,23 +117,10 @@ def _build_predictors(args: argparse.Namespace) -> list[tuple[str, Any]]:
     predictors = []
     for method in dict.fromkeys(methods):
         if method != CHECKPOINT_METHOD:
-            from monai_adaptiveclick.engines.baselines import BASELINES, get_baseline
-
-            if method not in BASELINES:
-                known = ", ".join([*BASELINES, CHECKPOINT_METHOD])
-                raise UsageError(f"unknown --method {method!r}; known methods: {known}.")
-            predictors.append((method, get_baseline(method)))
+            predictors.append((method, baseline_predictor(method, also_known=(CHECKPOINT_METHOD,))))
             continue
-        from monai_adaptiveclick.inference import Predictor
-
         for path in args.checkpoint:
-            if not path.is_file():
-                raise UsageError(f"checkpoint file {str(path)!r} does not exist.")
-            try:
-                predictor = Predictor.from_checkpoint(path, device=args.device)
-            except (ValueError, RuntimeError, OSError) as err:
-                raise UsageError(f"cannot load checkpoint {str(path)!r}: {err}") from err
-            predictors.append((f"{CHECKPOINT_METHOD}:{path.stem}", predictor))
+            predictors.append((f"{CHECKPOINT_METHOD}:{path.stem}", checkpoint_predictor(path, args.device)))
     return predictors
 
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import UsageError, show_progress
+from .common import UsageError, baseline_predictor, checkpoint_predictor, show_progress
 
 __all__ = ["add_evaluate_volumes_parser", "volume_pairs"]
 
@@ -72,30 +72,17 @@ def add_evaluate_volumes_parser(subparsers: argparse._SubParsersAction) -> argpa
 
 
 def _predictors(args: argparse.Namespace) -> list[tuple[str, Any]]:
-    from monai_adaptiveclick.engines import get_baseline
-
     methods = args.method or ([] if args.checkpoint else ["watershed"])
-    predictors = [(name, get_baseline(name)) for name in methods]
+    predictors = [(name, baseline_predictor(name)) for name in methods]
     if args.checkpoint is not None:
-        from monai_adaptiveclick.inference import Predictor
-
-        if not args.checkpoint.is_file():
-            raise UsageError(f"checkpoint file {str(args.checkpoint)!r} does not exist.")
-        try:
-            predictors.append((args.checkpoint.stem, Predictor.from_checkpoint(args.checkpoint, device=args.device)))
-        except (ValueError, RuntimeError, OSError) as err:
-            raise UsageError(f"cannot load checkpoint {str(args.checkpoint)!r}: {err}") from err
+        predictors.append((args.checkpoint.stem, checkpoint_predictor(args.checkpoint, args.device)))
     return predictors
 
 
 def _run_evaluate_volumes(args: argparse.Namespace) -> int:
     """Handler of ``evaluate-volumes``; returns the exit status."""
-    from monai_adaptiveclick.engines.volume_evaluation import (
-        evaluate_volumes,
-        format_volume_table,
-        plot_dice_curves,
-        volume_cases,
-    )
+    from monai_adaptiveclick.engines.volume_evaluation import evaluate_volumes, volume_cases
+    from monai_adaptiveclick.engines.volume_reporting import format_volume_table, plot_dice_curves
 
     for option in ("max_clicks", "slice_max_clicks", "limit"):
         value = getattr(args, option)

@@ -7,8 +7,9 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
-from .common import UsageError, show_progress
+from .common import UsageError, baseline_predictor, checkpoint_predictor, show_progress
 
 __all__ = ["add_segment_parser", "parse_voxel"]
 
@@ -54,21 +55,10 @@ def add_segment_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     return parser
 
 
-def _predictor(args: argparse.Namespace):
+def _predictor(args: argparse.Namespace) -> Any:
     if args.checkpoint is None:
-        from monai_adaptiveclick.engines import BASELINES, get_baseline
-
-        if args.method not in BASELINES:
-            raise UsageError(f"unknown --method {args.method!r}; known: {', '.join(BASELINES)} (or give --checkpoint).")
-        return get_baseline(args.method)
-    from monai_adaptiveclick.inference import Predictor
-
-    if not args.checkpoint.is_file():
-        raise UsageError(f"checkpoint file {str(args.checkpoint)!r} does not exist.")
-    try:
-        return Predictor.from_checkpoint(args.checkpoint, device=args.device)
-    except (ValueError, RuntimeError, OSError) as err:
-        raise UsageError(f"cannot load checkpoint {str(args.checkpoint)!r}: {err}") from err
+        return baseline_predictor(args.method)
+    return checkpoint_predictor(args.checkpoint, args.device)
 
 
 def _run_segment(args: argparse.Namespace) -> int:

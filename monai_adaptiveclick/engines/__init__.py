@@ -29,8 +29,9 @@ from monai_adaptiveclick.engines.training_data import (
     load_training_items,
     usable_items,
 )
-from monai_adaptiveclick.engines.tta import FlipTTA, ZoomIn, box_iou, expand_box, object_roi, wrap_predictor
+from monai_adaptiveclick.engines.tta import FlipTTA, ZoomIn, wrap_predictor
 from monai_adaptiveclick.engines.volume_evaluation import VolumeCase, VolumeResult, evaluate_volumes, volume_cases
+from monai_adaptiveclick.engines.zoom_boxes import box_iou, expand_box, object_roi
 
 __all__ = [
     "BASELINES",

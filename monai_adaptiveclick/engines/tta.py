@@ -35,8 +35,6 @@ from monai_adaptiveclick.transforms import Click, as_clicks
 from .zoom_boxes import (
     Box,
     box_iou,
-    expand_box,
-    expand_box_clamped,
     object_roi,
     outside_box_simpleclick,
     simpleclick_box_iou,
@@ -46,16 +44,8 @@ from .zoom_boxes import (
 __all__ = [
     "BOX_RULES",
     "PROTOCOLS",
-    "Box",
     "FlipTTA",
     "ZoomIn",
-    "box_iou",
-    "expand_box",
-    "expand_box_clamped",
-    "object_roi",
-    "outside_box_simpleclick",
-    "simpleclick_box_iou",
-    "simpleclick_object_roi",
     "wrap_predictor",
 ]
 

@@ -51,8 +51,6 @@ __all__ = [
     "clicks_to_dice",
     "dice_score",
     "evaluate_volumes",
-    "format_volume_table",
-    "plot_dice_curves",
     "volume_cases",
 ]
 
@@ -347,70 +345,3 @@ def evaluate_volumes(
             record.slice_seconds = time.perf_counter() - start
         records.append(record)
     return VolumeResult(method=name, max_clicks=max_clicks, thresholds=thresholds, records=records)
-
-
-def format_volume_table(results: Sequence[VolumeResult]) -> str:
-    """Markdown table: method, objects, mean clicks to each Dice with propagation and slice by slice (the budget
-    counted for an object that never reaches it), objects not reaching each Dice (propagation: the last 3-D Dice;
-    slice by slice: the 3-D Dice of the assembled slices), mean 3-D Dice after 1/3/5 clicks, seconds per structure.
-
-    Example:
-        >>> r = VolumeResult("m", 3, (0.9,), [VolumeRecord("a", [0.5, 0.95], [], {0.9: 2}, 1.0, 4, {0.9: 8})])
-        >>> print(format_volume_table([r]).splitlines()[-1])
-        | m | 1 | 2.00 | 8.00 | 0 | 1 | 0.500 | 0.950 | n/a | 1.00 |
-    """
-    if not results:
-        raise ValueError("format_volume_table needs at least one result.")
-    percents = [round(t * 100) for t in results[0].thresholds]
-    header = (
-        ["method", "objects"]
-        + [f"clicks@{p} (propagation)" for p in percents]
-        + [f"clicks@{p} (slice by slice)" for p in percents]
-        + ["not reached " + "/".join(map(str, percents)) + " (propagation)"]
-        + ["not reached " + "/".join(map(str, percents)) + " (slice by slice)"]
-        + [f"Dice@{k}" for k in DICE_AT]
-        + ["s / structure"]
-    )
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-    for result in results:
-        s = result.summary()
-        row = (
-            [result.method, str(s["objects"])]
-            + [f"{s['clicks'][t]:.2f}" for t in result.thresholds]
-            + [f"{s['slice_clicks'][t]:.2f}" for t in result.thresholds]
-            + ["/".join(str(s["failures"][t]) for t in result.thresholds)]
-            + ["/".join(str(s["slice_failures"][t]) for t in result.thresholds)]
-            + ["n/a" if s["dice_at"][k] is None else f"{s['dice_at'][k]:.3f}" for k in DICE_AT]
-            + [f"{s['seconds']:.2f}"]
-        )
-        lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines)
-
-
-def plot_dice_curves(results: Sequence[VolumeResult], path: str | Path, title: str | None = None) -> Path:
-    """Mean 3-D Dice vs. clicks (propagation), one line per method, saved as PNG (Agg backend)."""
-    if not results:
-        raise ValueError("plot_dice_curves needs at least one result.")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    for result in results:
-        curve = result.dice_curve()
-        ax.plot(range(1, len(curve) + 1), curve, marker="o", markersize=3, label=result.method)
-    for threshold in results[0].thresholds:
-        ax.axhline(threshold, color="gray", linestyle=":", linewidth=0.8)
-    ax.set_xlabel("number of clicks (propagation)")
-    ax.set_ylabel("mean 3-D Dice")
-    ax.set_ylim(0.0, 1.0)
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(title or "3-D Dice vs. clicks per structure")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path

@@ -11,17 +11,14 @@ import numpy as np
 import pytest
 
 from monai_adaptiveclick.engines.evaluation import evaluate_noc
-from monai_adaptiveclick.engines.tta import (
-    PROTOCOLS,
-    FlipTTA,
-    ZoomIn,
+from monai_adaptiveclick.engines.tta import PROTOCOLS, FlipTTA, ZoomIn, wrap_predictor
+from monai_adaptiveclick.engines.zoom_boxes import (
     box_iou,
     expand_box,
     expand_box_clamped,
     outside_box_simpleclick,
     simpleclick_box_iou,
     simpleclick_object_roi,
-    wrap_predictor,
 )
 from monai_adaptiveclick.inference import Prediction, Predictor
 from monai_adaptiveclick.transforms import Click

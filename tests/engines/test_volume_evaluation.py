@@ -11,12 +11,8 @@ import pytest
 
 from monai_adaptiveclick.cli import main
 from monai_adaptiveclick.engines import get_baseline
-from monai_adaptiveclick.engines.volume_evaluation import (
-    VolumeCase,
-    clicks_to_dice,
-    evaluate_volumes,
-    format_volume_table,
-)
+from monai_adaptiveclick.engines.volume_evaluation import VolumeCase, clicks_to_dice, evaluate_volumes
+from monai_adaptiveclick.engines.volume_reporting import format_volume_table
 from monai_adaptiveclick.inference import segment_volume
 
 
