@@ -28,6 +28,7 @@ _SETTING_FLAGS = {
     "lr": (float, "Adam learning rate"),
     "max_extra_clicks": (int, "simulated extra clicks per iteration (0..N)"),
     "max_steps": (int, "stop after this many iterations"),
+    "synthetic_share": (float, "share of each epoch drawn fresh from the synthetic engine (dataset synthetic), 0..1"),
     "init_checkpoint": (str, "model file to fine-tune from"),
     "pretrained_backbone": (str, "local MAE / timm ViT state dict for the backbone"),
     "val_max_items": (int, "held-out objects validated each epoch (0: no validation)"),

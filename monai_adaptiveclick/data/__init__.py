@@ -10,7 +10,8 @@ Modules, one concern each: ``items`` (the item contract, dataset assembly), ``im
 :func:`load_image_volume`, multi-sequence siblings), ``volume_cache`` (the one :class:`VolumeCache` of decoded
 volumes, shared with the MONAI Label app), ``volume_slices`` (slice-wise datasets over volumes),
 ``volume_datasets`` / ``medical`` / ``natural`` (the dataset loaders), ``registry`` (names -> loaders), ``sample``
-(the embedded sample pack).
+(the embedded sample pack), ``label_maps`` / ``synthetic`` (the synthetic data engine: SynthSeg-style images
+from label maps, dataset name ``synthetic``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .items import BadInputError, ObjectDataset, make_item, validate_item
 from .medical import load_brats_png, load_oaizib_png, load_sstem_png
 from .natural import load_berkeley, load_cocolvis, load_davis, load_grabcut, load_pascalvoc, load_sbd
 from .registry import get_dataset, list_datasets, register_dataset
+from .synthetic import SynthesisOptions, SynthesizeObjectd, SyntheticObjects, load_synthetic
 from .volume_cache import VolumeCache
 from .volume_datasets import load_brats, load_dicom, load_oaizib, load_sstem_stack, load_volume_pairs
 from .volume_io import load_volume
@@ -36,11 +38,15 @@ __all__ = [
     "BRATS_SEQUENCES",
     "BadInputError",
     "ObjectDataset",
+    "SynthesisOptions",
+    "SynthesizeObjectd",
+    "SyntheticObjects",
     "Volume",
     "VolumeCache",
     "find_sequence_siblings",
     "get_dataset",
     "list_datasets",
+    "load_synthetic",
     "load_berkeley",
     "load_brats",
     "load_brats_png",

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import medical, natural, volume_datasets
+from . import medical, natural, synthetic, volume_datasets
 from .items import BadInputError
 
 __all__ = ["get_dataset", "list_datasets", "register_dataset"]
@@ -35,6 +35,7 @@ def _needs_root(loader: Callable[..., Sequence[dict]], name: str) -> Callable[..
 
 _REGISTRY: dict[str, Callable[..., Sequence[dict]]] = {
     "sample": _load_sample,
+    "synthetic": synthetic.load_synthetic,
     "brats_png": _needs_root(medical.load_brats_png, "brats_png"),
     "oaizib_png": _needs_root(medical.load_oaizib_png, "oaizib_png"),
     "sstem_png": _needs_root(medical.load_sstem_png, "sstem_png"),
@@ -76,8 +77,8 @@ def get_dataset(name: str, root: str | Path | None = None, **options: Any) -> Se
     """Return the dataset ``name`` (a sequence of dataset items, one object instance each).
 
     Args:
-        name: one of :func:`list_datasets` (``sample``, ``brats_png``, ``oaizib_png``, ``sstem_png``, ``brats``,
-            ``oaizib``, ``sstem``, ``volume``, ``dicom``, ``sbd``, ``cocolvis``, ``grabcut``, ``berkeley``,
+        name: one of :func:`list_datasets` (``sample``, ``synthetic``, ``brats_png``, ``oaizib_png``, ``sstem_png``,
+            ``brats``, ``oaizib``, ``sstem``, ``volume``, ``dicom``, ``sbd``, ``cocolvis``, ``grabcut``, ``berkeley``,
             ``davis``, ``pascalvoc``).
         root: the dataset folder (``sample``: ``None`` = the embedded pack; ``volume``: optional base folder).
         **options: loader options (``split``, ``min_area``, ``skip_bad``, ``slices``, ``sequences``,

@@ -97,7 +97,9 @@ class TrainingSettings:
     objects are not trained on).
     Run: ``num_workers``, ``seed``, ``max_steps`` / ``max_seconds`` (stop early; ``null`` = no limit),
     ``checkpoint_interval`` (epochs), ``checkpoints_kept``.
-    Data (bundle and CLI): ``dataset``, ``dataset_dir``, ``split``, ``max_train_items``; validation ``val_dataset``
+    Data (bundle and CLI): ``dataset``, ``dataset_dir``, ``split``, ``max_train_items``; ``synthetic_share`` (the
+    share of each epoch's samples drawn fresh from the synthetic engine, ``data.SynthesizeObjectd``; 0 = none) and
+    ``synthetic_options`` (``data.SynthesisOptions`` fields); validation ``val_dataset``
     (``null`` = none), ``val_dataset_dir``, ``val_split``, ``val_max_items`` (0 = none), ``val_interval``,
     ``val_max_clicks``; ``init_checkpoint`` (fine-tune from a model file), ``pretrained_backbone`` (MAE / timm ViT).
     """
@@ -135,6 +137,8 @@ class TrainingSettings:
     dataset_dir: str | None
     split: str | None
     max_train_items: int | None
+    synthetic_share: float
+    synthetic_options: dict
     val_dataset: str | None
     val_dataset_dir: str | None
     val_split: str | None
@@ -159,6 +163,8 @@ class TrainingSettings:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be > 0 or null, got {value}.")
+        if not 0 <= self.synthetic_share < 1:
+            raise ValueError(f"synthetic_share must lie in [0, 1), got {self.synthetic_share}.")
         if self.init_checkpoint and self.pretrained_backbone:
             raise ValueError("give init_checkpoint or pretrained_backbone, not both (the checkpoint holds a backbone).")
         for name in ("scale_range", "gamma_range"):

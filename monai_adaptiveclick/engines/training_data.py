@@ -10,7 +10,9 @@ The transform is one MONAI ``Compose``:
 3. ``transforms.SampleInitialClicksd``: the initial clicks, never on ``ignore`` pixels, padded to a fixed count;
 4. only the batch keys are kept: ``image``, ``label``, ``ignore``, ``click_coords``, ``click_signs``.
 
-The deterministic first step is cached by ``CacheDataset``; everything random runs again every epoch.
+The deterministic first step is cached by ``CacheDataset``; everything random runs again every epoch. With
+``synthetic_share > 0`` each epoch also holds ``n_real * share / (1 - share)`` synthetic samples, each drawn fresh by
+``data.SynthesizeObjectd`` (SynthSeg-style, SPEC section 11) in front of the same transform.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from monai.data import CacheDataset, DataLoader
+from monai.data import CacheDataset, DataLoader, Dataset
 from monai.transforms import Compose, SelectItemsd
 
+from monai_adaptiveclick.data import SynthesizeObjectd
 from monai_adaptiveclick.transforms import PrepareImaged, SampleInitialClicksd, training_augmentation
 
 from .settings import TrainingSettings
@@ -118,8 +121,12 @@ def training_transform(image_size: int, in_channels: int, settings: TrainingSett
 
 def create_train_dataset(
     items: Sequence[Mapping[str, Any]], image_size: int, in_channels: int, settings: TrainingSettings
-) -> CacheDataset:
-    """A MONAI ``CacheDataset`` of training samples (the channel / intensity step cached, the rest per epoch).
+) -> torch.utils.data.Dataset:
+    """Training samples: a MONAI ``CacheDataset`` of the real items, plus synthetic ones if the settings ask.
+
+    The real items' channel / intensity step is cached, the rest runs per epoch. With ``settings.synthetic_share``
+    = ``s > 0``, ``round(n_real * s / (1 - s))`` synthetic samples (fresh every epoch) join them in a
+    ``ConcatDataset``.
 
     Raises:
         ValueError: no item has an object of ``settings.min_object_area`` pixels.
@@ -128,7 +135,16 @@ def create_train_dataset(
     if not items:
         raise ValueError(f"the training set has zero usable objects (of at least {settings.min_object_area} pixels).")
     transform = training_transform(image_size, in_channels, settings).set_random_state(seed=settings.seed)
-    return CacheDataset(data=list(items), transform=transform, progress=False, num_workers=0)
+    real = CacheDataset(data=list(items), transform=transform, progress=False, num_workers=0)
+    share = settings.synthetic_share
+    if share == 0:
+        return real
+    count = max(1, round(len(items) * share / (1 - share)))
+    synthetic_transform = Compose(
+        [SynthesizeObjectd(settings.synthetic_options), training_transform(image_size, in_channels, settings)]
+    ).set_random_state(seed=settings.seed + 1)
+    synthetic = Dataset(data=[{} for _ in range(count)], transform=synthetic_transform)
+    return torch.utils.data.ConcatDataset([real, synthetic])
 
 
 def create_train_loader(

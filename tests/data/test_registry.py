@@ -10,6 +10,7 @@ from monai_adaptiveclick.data.items import BadInputError, validate_item
 
 EXPECTED_NAMES = {
     "sample",
+    "synthetic",
     "brats_png",
     "oaizib_png",
     "sstem_png",

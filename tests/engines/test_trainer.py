@@ -325,3 +325,29 @@ def test_loss_settings_reach_the_criterion_and_ignore_reaches_the_loss():
     loss = trainer.loss_function
     assert float(loss(changed, target)) == pytest.approx(float(loss(outputs, target)), abs=1e-6)
     assert float(loss(changed, target[:, :1])) != pytest.approx(float(loss(outputs, target[:, :1])), abs=1e-3)
+
+
+def test_synthetic_share_adds_fresh_synthetic_samples_to_each_epoch():
+    items = make_items(4)
+    mixed = create_train_dataset(
+        items, SIZE, 3, settings(synthetic_share=0.6, synthetic_options={"size_range": [48, 64]})
+    )
+    # 4 real items at a share of 0.6 synthetic: round(4 * 0.6 / 0.4) = 6 synthetic samples per epoch
+    assert len(mixed) == 10
+    synthetic = [mixed[i] for i in range(4, 10)]
+    for sample in synthetic:
+        assert tuple(sample["image"].shape) == (3, SIZE, SIZE) and sample["label"].sum() > 0
+        assert set(sample) == {"image", "label", "ignore", "click_coords", "click_signs"}
+    # a new epoch draws new synthetic samples; the same seed draws the same ones
+    again = mixed[4]
+    assert not torch.equal(again["label"], synthetic[0]["label"]) or not torch.equal(
+        again["image"], synthetic[0]["image"]
+    )
+    replay = create_train_dataset(
+        items, SIZE, 3, settings(synthetic_share=0.6, synthetic_options={"size_range": [48, 64]})
+    )
+    assert torch.equal(replay[4]["image"], synthetic[0]["image"])
+    with pytest.raises(ValueError, match="synthetic_share"):
+        settings(synthetic_share=1.0)
+    with pytest.raises(ValueError, match="unknown synthetic options"):
+        create_train_dataset(items, SIZE, 3, settings(synthetic_share=0.5, synthetic_options={"colour": 1}))
