@@ -9,7 +9,8 @@ with random weights (time does not depend on the weights); a method stops early 
 IoU 0.90, so SPC is the mean over the clicks each method actually answered. Every method is timed without TTA and
 with the paper's zoom-in + flip TTA (flip doubles the forward passes).
 
-Methods: ``{preset}`` (AdaptiveClick, CAMD head), ``{preset}/mask_fixed`` (SimpleClick-style head),
+Methods: ``{name} (shipped)`` (a model shipped in the package, e.g. the ``starter``, trained weights),
+``{preset}`` (AdaptiveClick, CAMD head), ``{preset}/mask_fixed`` (SimpleClick-style head),
 ``deepgrow@{size}`` (DeepGrow-2D-style MONAI ``BasicUNet`` on [image, pos, neg] at the given size),
 ``random_walker`` and ``watershed`` (classical, ``engines.baselines``).
 
@@ -38,9 +39,13 @@ __all__ = ["build_methods", "time_methods", "main"]
 TTA_SETTINGS = {"none": (False, False), "zoom-in + flip": (True, True)}
 
 
-def build_methods(presets: Sequence[str], deepgrow_sizes: Sequence[int], device: str) -> dict[str, Callable[[], Any]]:
+def build_methods(
+    presets: Sequence[str], deepgrow_sizes: Sequence[int], device: str, pretrained: Sequence[str] = ()
+) -> dict[str, Callable[[], Any]]:
     """Factories (built lazily, one model in memory at a time) of every timed method, by display name."""
     methods: dict[str, Callable[[], Any]] = {}
+    for name in pretrained:
+        methods[f"{name} (shipped)"] = lambda n=name: Predictor.from_pretrained(n, device=device)
     for preset in presets:
         methods[preset] = lambda p=preset: Predictor.from_preset(p, device=device)
         methods[f"{preset}/mask_fixed"] = lambda p=preset: Predictor.from_preset(p, device=device, head="mask_fixed")
@@ -80,6 +85,9 @@ def time_methods(
 def main(argv: list[str] | None = None) -> str:
     """Print (and return) the markdown table, with the ratio of each SPC to the fastest AdaptiveClick preset."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--pretrained", nargs="*", default=["starter"], help="shipped models (Predictor.from_pretrained)"
+    )
     parser.add_argument("--presets", nargs="+", default=["small_cpu", "vit_b_448"], help="AdaptiveClick presets")
     parser.add_argument("--deepgrow-sizes", nargs="+", type=int, default=[256], help="DeepGrow-2D input sizes")
     parser.add_argument("--objects", type=int, default=6, help="held-out sample objects (evenly spaced)")
@@ -95,7 +103,8 @@ def main(argv: list[str] | None = None) -> str:
     items = heldout[::step][: args.objects]
     start = time.perf_counter()
     print("| method | TTA | ms per click (SPC) | clicks timed |\n|---|---|---:|---:|", flush=True)
-    rows = time_methods(build_methods(args.presets, args.deepgrow_sizes, args.device), items, args.max_clicks)
+    methods = build_methods(args.presets, args.deepgrow_sizes, args.device, args.pretrained)
+    rows = time_methods(methods, items, args.max_clicks)
     reference = {tta: spc for name, tta, spc, _ in rows if name == args.presets[0]}
     lines = [
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} CPU core(s), "

@@ -6,7 +6,7 @@ split, once per ``AdaptiveClick.final_combination``, and prints one markdown tab
 clicker, in one run).
 
 Usage:
-    python benchmarks/bench_final_probability.py --checkpoint outputs/demo/training/model.pt
+    python benchmarks/bench_final_probability.py --checkpoint outputs/demo/finetune/model.pt
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from monai_adaptiveclick.networks import FINAL_COMBINATIONS, load_model
 def main() -> None:
     """Parse the arguments, evaluate every combination, print the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=Path, default=Path("outputs/demo/training/model.pt"))
+    parser.add_argument("--checkpoint", type=Path, default=Path("outputs/demo/finetune/model.pt"))
     parser.add_argument("--max-clicks", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

@@ -1,5 +1,6 @@
 # Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
-"""Shared test fixtures: a tiny BraTS-export-like PNG dataset and a clean copy of the MONAI bundle."""
+"""Shared test fixtures: a tiny BraTS-export-like PNG dataset, a clean copy of the MONAI bundle, and a stand-in
+folder for the models shipped inside the package."""
 
 from __future__ import annotations
 
@@ -45,3 +46,20 @@ def write_png_dataset() -> Callable[..., Path]:
 def copy_bundle() -> Callable[[Path], Path]:
     """``copy_bundle(target) -> target``."""
     return _copy_bundle
+
+
+@pytest.fixture()
+def ship_model(tmp_path, monkeypatch) -> Callable[..., Path]:
+    """``ship_model(model, name="starter") -> folder``: export ``model`` (``networks.export_pretrained``) into a
+    temporary folder that stands in for the package's ``pretrained/`` during the test, so that ``name`` loads it."""
+    from monai_adaptiveclick.networks import export_pretrained, load_pretrained, save_model
+
+    folder = tmp_path / "shipped_models"
+    # patch the namespace the loaders read: with --doctest-modules a module given by path may be imported twice
+    monkeypatch.setitem(load_pretrained.__globals__, "PRETRAINED_DIR", folder)
+
+    def ship(model, name: str = "starter") -> Path:
+        export_pretrained(save_model(model, tmp_path / f"{name}_source.pt"), name, folder=folder)
+        return folder
+
+    return ship

@@ -1,10 +1,15 @@
 # Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
-"""The README's two commands are real: CI runs the README's test command, and both Makefile targets exist."""
+"""The README's two commands are real: CI runs the README's test command, and both Makefile targets exist; the
+shipped models are package data."""
 
 from __future__ import annotations
 
+import fnmatch
 import re
+import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,3 +51,16 @@ def test_make_targets_install_then_run():
     venv_recipe = " ".join(_make_recipe("$(STAMP)"))
     assert "torch==2.14.1" in venv_recipe and "torchvision==0.29.1" in venv_recipe
     assert "-r requirements-label.txt" in venv_recipe
+
+
+def test_the_shipped_models_are_package_data():
+    """Needs the shipped ``starter``: every file of ``monai_adaptiveclick/pretrained/`` is matched by pyproject's
+    package-data (so a wheel carries it), and ``safetensors`` (their format) is a dependency."""
+    toml = pytest.importorskip("tomllib" if sys.version_info >= (3, 11) else "tomli")
+    project = toml.loads((REPO / "pyproject.toml").read_text())
+    patterns = project["tool"]["setuptools"]["package-data"]["monai_adaptiveclick"]
+    package = REPO / "monai_adaptiveclick"
+    shipped = {p.relative_to(package).as_posix() for p in (package / "pretrained").iterdir() if p.name[0] != "."}
+    assert {"pretrained/starter.safetensors", "pretrained/starter.json"} <= shipped
+    assert [name for name in shipped if not any(fnmatch.fnmatch(name, pattern) for pattern in patterns)] == []
+    assert any(re.match(r"safetensors\b", dependency) for dependency in project["project"]["dependencies"])

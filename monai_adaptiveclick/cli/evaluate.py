@@ -1,5 +1,6 @@
 # Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
-"""``python -m monai_adaptiveclick evaluate``: the NoC protocol (SPEC section 5) for baselines and checkpoints."""
+"""``python -m monai_adaptiveclick evaluate``: the NoC protocol (SPEC section 5) for baselines, the models shipped
+inside the package and checkpoints."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .common import UsageError, baseline_predictor, checkpoint_predictor, show_progress
+from .common import UsageError, checkpoint_predictor, method_predictor, show_progress
 
 __all__ = ["add_evaluate_parser"]
 
@@ -17,6 +18,9 @@ CHECKPOINT_METHOD = "checkpoint"
 BASELINE_NAMES = ("random_walker", "watershed")
 """Names listed in ``--help``; the registry :data:`monai_adaptiveclick.engines.BASELINES` is the authority (imported
 only when a command runs, so ``--help`` stays fast)."""
+SHIPPED_NAMES = ("starter",)
+"""The models shipped inside the package, listed in ``--help``; :func:`monai_adaptiveclick.networks.list_pretrained` is
+the authority (a test checks they agree)."""
 SAMPLE_DEFAULT_SPLIT = "heldout"
 PROTOCOLS = ("default", "simpleclick")
 """Choices of ``--protocol``: :data:`monai_adaptiveclick.engines.tta.PROTOCOLS` (repeated here so that ``--help``
@@ -32,7 +36,7 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     """Add the ``evaluate`` subcommand."""
     parser = subparsers.add_parser(
         "evaluate",
-        help="NoC evaluation (SPEC section 5) of baselines and/or checkpoints on a dataset.",
+        help="NoC evaluation (SPEC section 5) of baselines, the shipped starter model and/or checkpoints on a dataset.",
         description=(
             "Run the number-of-clicks protocol (SimpleClick v1.0: clicker on the larger error region, up to "
             "--max-clicks clicks, stop at IoU 0.90, zoom-in and flip test-time augmentation) for every method and "
@@ -53,15 +57,17 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
         "--method",
         action="append",
         metavar="METHOD",
-        help=f"method to evaluate: {', '.join(BASELINE_NAMES)} (classical baselines) or {CHECKPOINT_METHOD} (every "
-        "--checkpoint); repeat to compare several side by side (default: random_walker)",
+        help=f"method to evaluate: {', '.join(BASELINE_NAMES)} (classical baselines), {', '.join(SHIPPED_NAMES)} (the "
+        f"model shipped inside the package; nothing is downloaded) or {CHECKPOINT_METHOD} (every --checkpoint); repeat "
+        "to compare several side by side (default: random_walker)",
     )
     parser.add_argument(
         "--checkpoint",
         action="append",
         type=Path,
         default=[],
-        help="AdaptiveClick checkpoint (monai_adaptiveclick.networks.save_model); repeatable",
+        help="AdaptiveClick checkpoint: a model file (monai_adaptiveclick.networks.load_model reads it) or "
+        "pretrained:NAME for a model shipped inside the package (pretrained:starter = --method starter); repeatable",
     )
     parser.add_argument("--max-clicks", type=int, default=20, help="click budget per object")
     parser.add_argument("--no-zoom-in", action="store_true", help="disable zoom-in test-time augmentation")
@@ -77,7 +83,9 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N objects")
     parser.add_argument("--output", type=Path, default=Path("outputs/evaluate"), help="output folder")
     parser.add_argument("--overlays", type=int, default=4, help="overlay PNGs written per method (first N objects)")
-    parser.add_argument("--device", default="cpu", help="torch device for checkpoints (cpu, cuda, cuda:1 ...)")
+    parser.add_argument(
+        "--device", default="cpu", help="torch device for checkpoints and shipped models (cpu, cuda, cuda:1 ...)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=_run_evaluate)
     return parser
@@ -117,7 +125,7 @@ def _build_predictors(args: argparse.Namespace) -> list[tuple[str, Any]]:
     predictors = []
     for method in dict.fromkeys(methods):
         if method != CHECKPOINT_METHOD:
-            predictors.append((method, baseline_predictor(method, also_known=(CHECKPOINT_METHOD,))))
+            predictors.append((method, method_predictor(method, args.device, also_known=(CHECKPOINT_METHOD,))))
             continue
         for path in args.checkpoint:
             predictors.append((f"{CHECKPOINT_METHOD}:{path.stem}", checkpoint_predictor(path, args.device)))

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import UsageError, baseline_predictor, checkpoint_predictor, show_progress
+from .common import UsageError, checkpoint_predictor, method_predictor, show_progress
 
 __all__ = ["add_evaluate_volumes_parser", "volume_pairs"]
 
@@ -57,11 +57,16 @@ def add_evaluate_volumes_parser(subparsers: argparse._SubParsersAction) -> argpa
         default=None,
         help="classical baseline; repeat for several (default: watershed unless --checkpoint is given)",
     )
-    parser.add_argument("--checkpoint", type=Path, default=None, help="AdaptiveClick checkpoint (adds a row)")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="model file or pretrained:NAME (adds a row)")
     parser.add_argument("--device", default="cpu", help="torch device for a checkpoint")
     parser.add_argument("--max-clicks", type=int, default=10, help="click budget per structure (10)")
     parser.add_argument("--slice-max-clicks", type=int, default=None, help="budget per slice (default --max-clicks)")
     parser.add_argument("--limit", type=int, default=None, help="at most N objects per volume")
+    parser.add_argument(
+        "--no-refine-previous",
+        action="store_true",
+        help="every clicked slice starts from nothing instead of refining the last result (ablation)",
+    )
     parser.add_argument(
         "--dataset-dir", type=Path, default=None, help="folder with imagesTr/ and labelsTr/ (default: the sample)"
     )
@@ -73,7 +78,7 @@ def add_evaluate_volumes_parser(subparsers: argparse._SubParsersAction) -> argpa
 
 def _predictors(args: argparse.Namespace) -> list[tuple[str, Any]]:
     methods = args.method or ([] if args.checkpoint else ["watershed"])
-    predictors = [(name, baseline_predictor(name)) for name in methods]
+    predictors = [(name, method_predictor(name)) for name in methods]
     if args.checkpoint is not None:
         predictors.append((args.checkpoint.stem, checkpoint_predictor(args.checkpoint, args.device)))
     return predictors
@@ -108,6 +113,7 @@ def _run_evaluate_volumes(args: argparse.Namespace) -> int:
                 cases,
                 max_clicks=args.max_clicks,
                 slice_max_clicks=args.slice_max_clicks,
+                refine_previous=not args.no_refine_previous,
                 method=name,
                 progress=show_progress(args.quiet),
             )

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .common import UsageError, baseline_predictor, checkpoint_predictor, show_progress
+from .common import UsageError, checkpoint_predictor, method_predictor, show_progress
 
 __all__ = ["add_segment_parser", "parse_voxel"]
 
@@ -47,9 +47,15 @@ def add_segment_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     parser.add_argument("--click", type=parse_voxel, action="append", default=[], help="foreground voxel i,j,k")
     parser.add_argument("--background", type=parse_voxel, action="append", default=[], help="background voxel i,j,k")
     parser.add_argument("--output", type=Path, required=True, help="label file (.nii.gz)")
-    parser.add_argument("--checkpoint", type=Path, default=None, help="model file (default: --method)")
-    parser.add_argument("--method", default="watershed", help="classical baseline when no --checkpoint is given")
-    parser.add_argument("--device", default="cpu", help="torch device for a checkpoint")
+    parser.add_argument(
+        "--checkpoint", type=Path, default=None, help="model file or pretrained:NAME (default: --method)"
+    )
+    parser.add_argument(
+        "--method",
+        default="watershed",
+        help="classical baseline (watershed, random_walker) or shipped model (starter) when no --checkpoint is given",
+    )
+    parser.add_argument("--device", default="cpu", help="torch device for a checkpoint or shipped model")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=_run_segment)
     return parser
@@ -57,7 +63,7 @@ def add_segment_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
 
 def _predictor(args: argparse.Namespace) -> Any:
     if args.checkpoint is None:
-        return baseline_predictor(args.method)
+        return method_predictor(args.method, args.device)
     return checkpoint_predictor(args.checkpoint, args.device)
 
 

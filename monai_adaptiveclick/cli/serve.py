@@ -12,8 +12,8 @@ from .common import UsageError
 __all__ = ["DEMO_MODEL", "add_serve_sample_parser", "serve_sample_command"]
 
 
-DEMO_MODEL = Path("outputs/demo/training/model.pt")
-"""The model ``make demo`` trains; ``serve-sample`` serves it by default when it exists."""
+DEMO_MODEL = Path("outputs/demo/finetune/model.pt")
+"""The model ``make demo`` fine-tunes; ``serve-sample`` serves it by default when it exists."""
 
 
 def add_serve_sample_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -24,7 +24,7 @@ def add_serve_sample_parser(subparsers: argparse._SubParsersAction) -> argparse.
         description=(
             "Runs apps/adaptiveclick/start_sample_server.sh; connect 3D Slicer's MONAI Label module to it. The weights "
             f"served: --weights, else {DEMO_MODEL} when `make demo` has written it (while the app has no checkpoint "
-            "of its own), else an untrained model (the server says so)."
+            "of its own), else the starter model shipped inside the package."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )

@@ -29,7 +29,10 @@ _SETTING_FLAGS = {
     "max_extra_clicks": (int, "simulated extra clicks per iteration (0..N)"),
     "max_steps": (int, "stop after this many iterations"),
     "synthetic_share": (float, "share of each epoch drawn fresh from the synthetic engine (dataset synthetic), 0..1"),
-    "init_checkpoint": (str, "model file to fine-tune from"),
+    "init_checkpoint": (
+        str,
+        "model file to fine-tune from (pretrained:NAME: a shipped model, e.g. pretrained:starter)",
+    ),
     "pretrained_backbone": (str, "local MAE / timm ViT state dict for the backbone"),
     "val_max_items": (int, "held-out objects validated each epoch (0: no validation)"),
     "seed": (int, "random seed"),
@@ -60,10 +63,11 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 def _run_train(args: argparse.Namespace) -> int:
     """Handler of ``train``; returns the exit status."""
     from monai_adaptiveclick.engines import TrainingSettings, train_from_settings
+    from monai_adaptiveclick.networks import pretrained_name
 
     for flag, what in (("dataset_dir", "dataset folder"), ("init_checkpoint", "checkpoint file")):
         value = getattr(args, flag)
-        if value is not None and not Path(value).exists():
+        if value is not None and pretrained_name(value) is None and not Path(value).exists():
             raise UsageError(f"{what} {value!r} does not exist.")
     if args.pretrained_backbone is not None and not Path(args.pretrained_backbone).is_file():
         raise UsageError(f"pretrained backbone file {args.pretrained_backbone!r} does not exist.")

@@ -13,7 +13,7 @@ comments). The same files are valid bundle ``--args_file`` arguments.
 Example:
     >>> settings = TrainingSettings.from_recipe("demo", batch_size=4)
     >>> settings.batch_size, settings.lr, settings.model_overrides
-    (4, 0.0001, {'image_size': 128})
+    (4, 5e-05, {'image_size': 128})
     >>> settings.milestones()
     []
 """

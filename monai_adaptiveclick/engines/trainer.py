@@ -35,7 +35,9 @@ from monai_adaptiveclick.networks import (
     create_model,
     get_head,
     load_model,
+    load_pretrained,
     load_pretrained_backbone,
+    pretrained_name,
     save_model,
 )
 
@@ -203,9 +205,10 @@ def _check_checkpoint_config(path: Path, model: torch.nn.Module) -> None:
 
 
 def _build_model(settings: TrainingSettings, resume_from: Path | None) -> torch.nn.Module:
-    """The model to train: the fine-tuning checkpoint's (any format ``networks.load_model`` reads), else the
-    settings' architecture, optionally with an MAE backbone."""
-    if settings.init_checkpoint is not None and not Path(settings.init_checkpoint).is_file():
+    """The model to train: the fine-tuning checkpoint's (any format ``networks.load_model`` reads, or a shipped
+    model ``pretrained:NAME``), else the settings' architecture, optionally with an MAE backbone."""
+    shipped = pretrained_name(settings.init_checkpoint)
+    if settings.init_checkpoint is not None and shipped is None and not Path(settings.init_checkpoint).is_file():
         raise FileNotFoundError(f"init_checkpoint {str(settings.init_checkpoint)!r} does not exist.")
     if settings.pretrained_backbone is not None:
         if not get_head(settings.head).vit_backbone:
@@ -215,7 +218,10 @@ def _build_model(settings: TrainingSettings, resume_from: Path | None) -> torch.
     if settings.init_checkpoint is not None:
         # the file defines the architecture (an authors' checkpoint of any size included); what the settings ask
         # for explicitly (channels, head, model_overrides) must agree with it
-        model = load_model(settings.init_checkpoint, map_location="cpu")
+        if shipped is not None:
+            model = load_pretrained(shipped)
+        else:
+            model = load_model(settings.init_checkpoint, map_location="cpu")
         requested = {"in_channels": settings.in_channels, "head": settings.head, **dict(settings.model_overrides)}
         stored = ModelConfigRecord(model).config
         differs = sorted(k for k, v in requested.items() if ModelConfigRecord.plain(v) != stored.get(k))

@@ -4,12 +4,13 @@
 For every 3-D object (a volume ``[C, H, W, D]`` and a binary mask ``[H, W, D]``) :func:`evaluate_volumes` simulates
 the annotator with the SPEC section 5 clicker lifted to 3-D: click 1 is :func:`~monai_adaptiveclick.transforms.
 next_click` on the slice where the object's area is largest; the volume is then segmented by propagation
-(:func:`~monai_adaptiveclick.inference.segment_volume`) from all clicks so far; every next click goes to the slice
-where the current 3-D label differs most from the truth (the largest error area, first such slice on ties), placed
-by ``next_click`` on that slice's prediction vs. truth (a slice without any object pixel gets a negative click at the
-interior of its false positive, where ``next_click`` would put it). The loop stops at the largest Dice threshold or
-the click budget. Reported per object: the 3-D Dice after every click, clicks to reach each threshold (the budget if
-never reached) and seconds per structure.
+(:func:`~monai_adaptiveclick.inference.segment_volume`) from all clicks so far, starting from the last result
+(``previous``: a correction refines the propagated mask, as the 2-D protocol's previous mask); every next click
+goes to the slice where the current 3-D label differs most from the truth (the largest error area, first such slice
+on ties), placed by ``next_click`` on that slice's prediction vs. truth (a slice without any object pixel gets a
+negative click at the interior of its false positive, where ``next_click`` would put it). The loop stops at the
+largest Dice threshold or the click budget. Reported per object: the 3-D Dice after every click, clicks to reach each
+threshold (the budget if never reached) and seconds per structure.
 
 The slice-by-slice reference uses the same predictor and clicker without propagation: every slice where the object
 is present is annotated on its own (a 2-D NoC loop as :func:`~.evaluation.evaluate_noc` without zoom-in or flip,
@@ -270,6 +271,7 @@ def evaluate_volumes(
     dice_thresholds: Sequence[float] = DICE_THRESHOLDS,
     *,
     slice_by_slice: bool = True,
+    refine_previous: bool = True,
     slice_max_clicks: int | None = None,
     method: str | None = None,
     progress: bool = False,
@@ -283,6 +285,8 @@ def evaluate_volumes(
         max_clicks: click budget per structure (propagation).
         dice_thresholds: 3-D Dice thresholds; the loop stops at the largest.
         slice_by_slice: also run the slice-by-slice reference.
+        refine_previous: pass the last result as ``segment_volume``'s ``previous`` (``False``: every
+            clicked slice starts from nothing, the behaviour before issue 15's tuning; kept for the ablation).
         slice_max_clicks: click budget per slice for the reference (default ``max_clicks``).
         method: name in the result (default the predictor's ``name`` or class name).
         progress: a progress bar over the objects.
@@ -319,12 +323,15 @@ def evaluate_volumes(
         label = np.zeros(mask.shape, bool)
         clicks: list[tuple[int, int, int, bool]] = []
         dices: list[float] = []
+        result = None
         while len(clicks) < max_clicks:
             click = _place_click(label, mask, clicks)
             if click is None:
                 break
             clicks.append(click)
-            label = segment_volume(predictor, volume, clicks, **segment_options).label > 0
+            previous = result if refine_previous else None
+            result = segment_volume(predictor, volume, clicks, previous=previous, **segment_options)
+            label = result.label > 0
             dices.append(dice_score(label, mask))
             if dices[-1] >= thresholds[-1]:
                 break

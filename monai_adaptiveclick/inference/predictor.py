@@ -39,7 +39,15 @@ import torch
 import torch.nn.functional as F
 from monai.utils import look_up_option
 
-from monai_adaptiveclick.networks import AdaptiveClick, AdaptiveClickExportWrapper, DeepGrow2D, create_model, load_model
+from monai_adaptiveclick.networks import (
+    AdaptiveClick,
+    AdaptiveClickExportWrapper,
+    DeepGrow2D,
+    create_model,
+    load_model,
+    load_pretrained,
+    pretrained_name,
+)
 from monai_adaptiveclick.protocol import CLICK_RADIUS, PROB_THRESHOLD, is_foreground
 from monai_adaptiveclick.transforms import (
     INTENSITY_MODES,
@@ -170,8 +178,36 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu", **kwargs: Any) -> Predictor:
-        """Predictor for a model saved by ``networks.save_model`` (``kwargs``: the constructor's options)."""
+        """Predictor for a model file ``networks.load_model`` reads (``kwargs``: the constructor's options).
+
+        ``path = "pretrained:NAME"`` is the model ``NAME`` shipped inside the package (:meth:`from_pretrained`), so
+        that every checkpoint setting (CLI ``--checkpoint``, the bundle's ``checkpoint``) can name it.
+        """
+        name = pretrained_name(path)
+        if name is not None:
+            return cls.from_pretrained(name, device=device, **kwargs)
         return cls(load_model(path, map_location="cpu"), device=device, **kwargs)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name: str = "starter",
+        device: str | torch.device = "cpu",
+        folder: str | os.PathLike | None = None,
+        **kwargs: Any,
+    ) -> Predictor:
+        """Predictor around a model shipped inside the package (ARCHITECTURE "Shipped model"); nothing is downloaded.
+
+        Args:
+            name: the shipped model (``networks.list_pretrained()``; the package ships ``"starter"``).
+            device: where the model runs.
+            folder: where the shipped models are (default: the package's ``pretrained/`` folder).
+            kwargs: the constructor's options (``radius``, ``intensity``, ``framing``, ``float_clicks``, ``flip``).
+
+        Raises:
+            ValueError / FileNotFoundError: as ``networks.load_pretrained`` (unknown name, missing or corrupt file).
+        """
+        return cls(load_pretrained(name, folder=folder), device=device, **kwargs)
 
     @classmethod
     def from_preset(

@@ -1,6 +1,7 @@
 # Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
 """AdaptiveClick networks: click-guided ViT, PMMD, CAMD / CAAM, mask-fixed head, presets, checkpoints, export, the
-DeepGrow-2D-style U-Net baseline, and the loader of the authors' AdaptiveClick / SimpleClick v1.0 checkpoints."""
+DeepGrow-2D-style U-Net baseline, the loader of the authors' AdaptiveClick / SimpleClick v1.0 checkpoints, and the
+models shipped inside the package (``load_pretrained``)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from .checkpoint import (
     convert_checkpoint,
     load_model,
     load_pretrained_backbone,
+    model_architecture,
     read_checkpoint_extra,
     save_model,
 )
@@ -31,12 +33,25 @@ from .mask_fixed_head import MaskFixedHead
 from .ms_deform_attn import MSDeformAttn, ms_deform_attn_core
 from .pixel_decoder import MSDeformAttnPixelDecoder, PositionEmbeddingSine
 from .presets import PRESETS
+from .pretrained import (
+    CARD_FIELDS,
+    PRETRAINED_DIR,
+    PRETRAINED_PREFIX,
+    export_pretrained,
+    list_pretrained,
+    load_pretrained,
+    pretrained_name,
+    read_model_card,
+)
 from .reference import IGNORED_KEYS, build_reference_model, detect_family
 from .safe_load import safe_torch_load
 from .simpleclick_head import SimpleClickHead
 
 __all__ = [
     "AdaptiveClick",
+    "CARD_FIELDS",
+    "PRETRAINED_DIR",
+    "PRETRAINED_PREFIX",
     "atomic_save",
     "AdaptiveClickExportWrapper",
     "ClickAwareMaskDecoder",
@@ -55,6 +70,12 @@ __all__ = [
     "build_reference_model",
     "convert_checkpoint",
     "detect_family",
+    "export_pretrained",
+    "list_pretrained",
+    "load_pretrained",
+    "model_architecture",
+    "pretrained_name",
+    "read_model_card",
     "released_global_blocks",
     "safe_torch_load",
     "MSDeformAttn",

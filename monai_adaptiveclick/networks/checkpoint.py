@@ -32,6 +32,7 @@ __all__ = [
     "convert_checkpoint",
     "load_model",
     "load_pretrained_backbone",
+    "model_architecture",
     "read_checkpoint_extra",
     "read_state_dict",
     "save_model",
@@ -56,10 +57,26 @@ def save_model(model: AdaptiveClick | DeepGrow2D, path: str | os.PathLike, **ext
     Returns:
         the path written.
     """
-    if not hasattr(model, "config"):
-        raise ValueError(f"{type(model).__name__} has no .config; save_model needs an AdaptiveClick model.")
-    payload = {"format": FORMAT, "config": dict(model.config), "state_dict": model.state_dict(), "extra": extra}
+    payload = {"format": FORMAT, "config": model_architecture(model), "state_dict": model.state_dict(), "extra": extra}
     return atomic_save(payload, path)
+
+
+def model_architecture(model: nn.Module) -> dict:
+    """The architecture record of a model, as :func:`save_model` stores it (``"config"``) and the shipped models'
+    cards hold it (``"architecture"``): a copy of ``model.config``, plain JSON data that ``build_model`` turns back
+    into the same architecture.
+
+    Raises:
+        ValueError: the model has no ``.config`` (not an ``AdaptiveClick`` / ``DeepGrow2D``).
+
+    Example:
+        >>> config = model_architecture(create_model("tiny", in_channels=1))
+        >>> build_model(config).config == config
+        True
+    """
+    if not hasattr(model, "config"):
+        raise ValueError(f"{type(model).__name__} has no .config; expected an AdaptiveClick or DeepGrow2D model.")
+    return dict(model.config)
 
 
 def atomic_save(obj: object, path: str | os.PathLike) -> Path:

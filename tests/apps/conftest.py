@@ -10,18 +10,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the test modules import label_server by name
 
-from label_server import start_server, stop_server  # noqa: E402
+from label_server import running_server  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """The shared :class:`label_server.LabelServer` (stopped at the end of the session)."""
     pytest.importorskip("monailabel")
-    try:
-        process, running = start_server(tmp_path_factory.mktemp("label_server"))
-    except RuntimeError as err:
-        pytest.fail(str(err))
-    try:
+    with running_server(tmp_path_factory.mktemp("label_server")) as running:
         yield running
-    finally:
-        stop_server(process)

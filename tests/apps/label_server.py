@@ -2,14 +2,16 @@
 """The real MONAI Label server of the app tests (issues 7, 16): its studies folder and a client-side helper.
 
 ``python -m monailabel.main start_server`` runs a copy of ``apps/adaptiveclick`` on a free loopback port, with an
-untrained ``tiny`` checkpoint, from a working directory ``root`` that also holds a NIfTI (``cwd_secret.nii.gz``) and
-a folder outside the studies (``outside/``). The studies folder holds good volumes and, on purpose, bad files that
-are already in the datastore when the server starts: a NaN volume, a truncated and a zero-byte file, a link to a
-volume outside the folder, and two good images whose ``final`` labels are bad (another shape, fractional values).
+untrained ``tiny`` checkpoint (or none: the app then serves the shipped starter model), from a working directory
+``root`` that also holds a NIfTI (``cwd_secret.nii.gz``) and a folder outside the studies (``outside/``). The studies
+folder holds good volumes and, on purpose, bad files that are already in the datastore when the server starts: a NaN
+volume, a truncated and a zero-byte file, a link to a volume outside the folder, and two good images whose ``final``
+labels are bad (another shape, fractional values).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -18,10 +20,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pytest
 import requests
 import torch
 
@@ -154,10 +159,14 @@ class LabelServer:
         return self.log.read_text(errors="replace")
 
 
-def start_server(root: Path, extra_conf: dict[str, str] | None = None) -> tuple[subprocess.Popen, LabelServer]:
+def start_server(
+    root: Path, extra_conf: dict[str, str] | None = None, checkpoint: bool = True
+) -> tuple[subprocess.Popen, LabelServer]:
     """Write the app copy, studies and checkpoint under ``root`` and start the server; return it once it answers.
 
-    ``extra_conf`` adds ``--conf key value`` pairs (e.g. ``{"baseline": "watershed"}``).
+    ``extra_conf`` adds ``--conf key value`` pairs (e.g. ``{"baseline": "watershed"}``). ``checkpoint=False`` writes
+    no checkpoint: ``checkpoint`` and ``bundle_checkpoint`` name absent files, so the app serves its default model
+    (the shipped starter) until the train task writes ``checkpoint``.
 
     Raises:
         RuntimeError: the server exited or did not answer within 120 s (with the end of its log).
@@ -169,14 +178,17 @@ def start_server(root: Path, extra_conf: dict[str, str] | None = None) -> tuple[
     studies = root / "studies"
     studies.mkdir()
     _fill_studies(root, studies)
-    checkpoint = root / "model.pt"
-    torch.manual_seed(0)
-    save_model(create_model("tiny", in_channels=1), checkpoint)
+    checkpoint_path = root / "model.pt"
+    if checkpoint:
+        torch.manual_seed(0)
+        save_model(create_model("tiny", in_channels=1), checkpoint_path)
     port = _free_port()
     log_path = root / "server.log"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MONAI_LABEL_DATASTORE_AUTO_RELOAD": "false"}
     command = [sys.executable, "-m", "monailabel.main", "start_server", "--app", str(app), "--studies", str(studies)]
-    command += ["--conf", "checkpoint", str(checkpoint), "--conf", "device", "cpu", "--conf", "preset", "tiny"]
+    command += ["--conf", "checkpoint", str(checkpoint_path), "--conf", "device", "cpu", "--conf", "preset", "tiny"]
+    if not checkpoint:
+        command += ["--conf", "bundle_checkpoint", str(root / "absent_bundle_model.pt")]
     command += ["--conf", "max_clicks", "300", "--host", "127.0.0.1", "--port", str(port)]
     for key, value in (extra_conf or {}).items():
         command += ["--conf", key, value]
@@ -189,7 +201,7 @@ def start_server(root: Path, extra_conf: dict[str, str] | None = None) -> tuple[
             raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
         try:
             requests.get(f"{url}/info/", timeout=5).raise_for_status()
-            return process, LabelServer(url, root, studies, checkpoint, log_path)
+            return process, LabelServer(url, root, studies, checkpoint_path, log_path)
         except requests.RequestException:
             if time.time() > deadline:
                 stop_server(process)
@@ -205,3 +217,25 @@ def stop_server(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+@contextmanager
+def running_server(
+    root: Path, extra_conf: dict[str, str] | None = None, checkpoint: bool = True
+) -> Iterator[LabelServer]:
+    """:func:`start_server` for the length of a ``with`` block (a test fails, with the log, if it cannot start)."""
+    try:
+        process, running = start_server(root, extra_conf, checkpoint)
+    except RuntimeError as err:
+        pytest.fail(str(err))
+    try:
+        yield running
+    finally:
+        stop_server(process)
+
+
+def app_module(name: str):
+    """Import ``lib.<name>`` of the app the way the MONAI Label server does (app folder on ``sys.path``)."""
+    if str(APP_DIR) not in sys.path:
+        sys.path.insert(0, str(APP_DIR))
+    return importlib.import_module(f"lib.{name}")

@@ -7,11 +7,9 @@ reach: links placed in the studies folder for writes, the strategy's skip loop, 
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import random
-import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -20,14 +18,7 @@ import pytest
 
 pytest.importorskip("monailabel")
 
-APP_DIR = Path(__file__).resolve().parents[2] / "apps" / "adaptiveclick"
-
-
-def app_module(name: str):
-    """Import ``lib.<name>`` of the app the way the MONAI Label server does (app folder on ``sys.path``)."""
-    if str(APP_DIR) not in sys.path:
-        sys.path.insert(0, str(APP_DIR))
-    return importlib.import_module(f"lib.{name}")
+from label_server import APP_DIR, app_module  # noqa: E402 - tests/apps is on sys.path (conftest.py)
 
 
 def _nifti(path: Path, array: np.ndarray) -> Path:

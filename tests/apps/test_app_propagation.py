@@ -19,7 +19,7 @@ import pytest
 import requests
 
 monailabel = pytest.importorskip("monailabel")
-from label_server import AFFINES, SHAPES, start_server, stop_server  # noqa: E402 - tests/apps is on sys.path
+from label_server import AFFINES, SHAPES, running_server  # noqa: E402 - tests/apps is on sys.path
 from monailabel.client.client import MONAILabelClientException  # noqa: E402
 
 #: Generous bound on one 3-D request of a 40 x 48 x 6 volume on a shared CPU (measured: well under a second).
@@ -29,14 +29,8 @@ MAX_SECONDS_3D = 60.0
 @pytest.fixture(scope="module")
 def baseline_server(tmp_path_factory):
     """A server of this module serving the ``watershed`` baseline instead of a network."""
-    try:
-        process, running = start_server(tmp_path_factory.mktemp("label_server_3d"), {"baseline": "watershed"})
-    except RuntimeError as err:
-        pytest.fail(str(err))
-    try:
+    with running_server(tmp_path_factory.mktemp("label_server_3d"), {"baseline": "watershed"}) as running:
         yield running
-    finally:
-        stop_server(process)
 
 
 def _check_json(result: dict, depth: int) -> None:

@@ -8,9 +8,7 @@ tests of ``test_app_hardening.py``; these tests talk to it with ``monailabel.cli
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
 import threading
 import time
 from pathlib import Path
@@ -24,19 +22,12 @@ REPO = Path(__file__).resolve().parents[2]
 APP_DIR = REPO / "apps" / "adaptiveclick"
 
 monailabel = pytest.importorskip("monailabel")
-from label_server import AFFINES, SHAPES  # noqa: E402 - tests/apps is on sys.path (conftest.py)
+from label_server import AFFINES, SHAPES, app_module  # noqa: E402 - tests/apps is on sys.path (conftest.py)
 from monailabel.client import MONAILabelClient  # noqa: E402
 from monailabel.client.client import MONAILabelClientException  # noqa: E402
 
 from monai_adaptiveclick.inference import Predictor  # noqa: E402
 from monai_adaptiveclick.networks import create_model, load_model, save_model  # noqa: E402
-
-
-def app_module(name: str):
-    """Import ``lib.<name>`` of the app the way the MONAI Label server does (app folder on ``sys.path``)."""
-    if str(APP_DIR) not in sys.path:
-        sys.path.insert(0, str(APP_DIR))
-    return importlib.import_module(f"lib.{name}")
 
 
 def decode_rle(rle: dict) -> np.ndarray:

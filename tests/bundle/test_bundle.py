@@ -159,6 +159,8 @@ def test_evaluate_config_prints_and_saves_noc(trained_bundle, tmp_path):
         "false",
         "--output_dir",
         str(tmp_path / "eval"),
+        "--checkpoint",
+        "bundle/models/model.pt",
         cwd=work,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -182,6 +184,7 @@ def test_inference_run_writes_the_predictor_mask_with_the_image_geometry(trained
         bundle_root=str(work / "bundle"),
         output_dir=str(tmp_path / "out"),
         device="$torch.device('cpu')",
+        checkpoint=str(work / "bundle" / "models" / "model.pt"),
         dataset=[{"image": str(image_path), "foreground": [[10, 12]], "background": [[2, 2]]}],
     )
     workflow.initialize()

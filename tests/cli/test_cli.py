@@ -14,30 +14,17 @@ import pytest
 import torch
 
 from monai_adaptiveclick.cli import main
-from monai_adaptiveclick.data import register_dataset, registry
+from monai_adaptiveclick.data import get_dataset
 from monai_adaptiveclick.engines import BASELINES, get_baseline
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-DATASET = "cli_test_disks"
-
-
-def _disks(root=None, **options):
-    """Two synthetic disk objects (the CLI test dataset)."""
-    items = []
-    yy, xx = np.mgrid[:48, :48]
-    for i, (cy, cx) in enumerate([(20, 24), (28, 20)]):
-        mask = (yy - cy) ** 2 + (xx - cx) ** 2 <= 10**2
-        image = mask[None] * 1.0 + np.random.default_rng(i).normal(0, 0.05, (1, 48, 48))
-        items.append({"image": image.astype(np.float32), "label": mask[None].astype(np.uint8), "object_id": f"d/{i}"})
-    return items
+DATASET = "cli_test_disks"  # conftest.DISKS
 
 
 @pytest.fixture(autouse=True)
-def disks_dataset(monkeypatch):
-    """Register the synthetic dataset for one test only, so the global registry is left as it was."""
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    register_dataset(DATASET, _disks)
+def _registered(disks_dataset):
+    """Every test here may name the disk dataset (conftest.py)."""
 
 
 def run_module(*args: str) -> subprocess.CompletedProcess:
@@ -74,7 +61,7 @@ def test_evaluate_two_methods_writes_outputs(tmp_path, capsys):
     # replay every recorded click sequence on the plain baseline and recompute IoU and NoC90 with numpy
     records = json.loads((tmp_path / "results_random_walker.json").read_text())["records"]
     nocs = []
-    for item, record in zip(_disks(), records, strict=True):
+    for item, record in zip(get_dataset(DATASET), records, strict=True):
         gt = item["label"][0] > 0
         ious = []
         for k in range(1, len(record["clicks"]) + 1):
@@ -211,16 +198,19 @@ def test_train_bad_pretrained_backbone_is_a_usage_error(tmp_path, capsys):
 
 def test_demo_writes_report_plot_and_overlays(tmp_path, capsys):
     status = main(
-        ["demo", "--preset", "tiny", "--image-size", "64", "--minutes", "0.15", "--eval-objects", "2"]
-        + ["--max-clicks", "2", "--output", str(tmp_path), "--quiet"]
+        ["demo", "--minutes", "0.1", "--eval-objects", "2", "--max-clicks", "2", "--output", str(tmp_path), "--quiet"]
     )
     assert status == 0
     report = tmp_path / "report.md"
     assert f"demo report: {report}" in capsys.readouterr().out
     text = report.read_text()
-    assert "trained here" in text and "untrained" in text and "random_walker" in text
-    assert (tmp_path / "miou_vs_clicks.png").is_file()
-    assert list((tmp_path / "overlays").glob("*.png"))
+    for method in ("starter (shipped)", "starter fine-tuned here", "random_walker", "watershed"):
+        assert f"| {method} |" in text
+    assert (tmp_path / "miou_vs_clicks.png").is_file() and (tmp_path / "finetune" / "model.pt").is_file()
+    assert (
+        sorted(p.name.split("_")[0] for p in (tmp_path / "overlays").glob("*.png"))
+        == ["finetuned"] * 2 + ["starter"] * 2
+    )
 
 
 def test_serve_sample_serves_given_weights_and_rejects_missing_ones(tmp_path, monkeypatch):
@@ -233,7 +223,7 @@ def test_serve_sample_serves_given_weights_and_rejects_missing_ones(tmp_path, mo
     assert argv[1].endswith("apps/adaptiveclick/start_sample_server.sh") and Path(argv[1]).is_file()
     assert argv[2:] == ["--conf", "bundle_checkpoint", str(weights.resolve())]
     assert env["PORT"] == "8123" and env["WITH_LABELS"] == "0"
-    monkeypatch.chdir(tmp_path)  # no outputs/demo model here: an untrained model is served, no --conf
+    monkeypatch.chdir(tmp_path)  # no outputs/demo model here: the app serves the shipped starter, no --conf
     argv, _ = cli.serve_sample_command(cli.build_parser().parse_args(["serve-sample"]))
     assert argv[2:] == []
     with pytest.raises(cli.UsageError, match="does not exist"):

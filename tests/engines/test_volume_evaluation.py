@@ -87,7 +87,10 @@ def test_next_clicks_go_to_the_slice_with_the_largest_error():
         return SimpleNamespace(prob=prob.astype(np.float32))
 
     case = VolumeCase("squares", volume, mask)
-    result = evaluate_volumes(predictor, [case], max_clicks=6, dice_thresholds=(0.9, 1.0), slice_by_slice=False)
+    # clicked slices start from nothing: this predictor tells propagation from seeding by the previous mask
+    result = evaluate_volumes(
+        predictor, [case], max_clicks=6, dice_thresholds=(0.9, 1.0), slice_by_slice=False, refine_previous=False
+    )
     record = result.records[0]
     assert [k for _, _, k, _ in record.clicks] == [2, 4, 3, 1, 5]  # stops once the Dice is 1.0
     order = sorted(areas, reverse=True)
@@ -140,3 +143,52 @@ def test_cli_bad_paths(tmp_path, capsys):
     assert main(["evaluate-volumes", "--checkpoint", str(tmp_path / "bad.pt"), "--output", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "bad.pt" in err and err.count("\n") == 1
+
+
+def test_corrections_refine_the_previous_result():
+    """A correction on a propagated slice is sent with the last result there as the previous mask (and without it
+    when ``refine_previous=False``)."""
+    from monai_adaptiveclick.inference import Prediction
+
+    calls = []
+
+    def keep_and_add(image, clicks, prev_mask=None):
+        yy, xx = np.mgrid[: image.shape[-2], : image.shape[-1]]
+        prob = np.zeros(image.shape[-2:], np.float32) if prev_mask is None else (prev_mask > 0.5).astype(np.float32)
+        for y, x, positive in clicks:
+            prob[(yy - y) ** 2 + (xx - x) ** 2 <= 16] = float(positive)
+        calls.append(([tuple(c) for c in clicks], prev_mask))
+        return Prediction(prob=prob)
+
+    yy, xx = np.mgrid[:32, :32]
+    disk = lambda y, x, r: (yy - y) ** 2 + (xx - x) ** 2 <= r * r  # noqa: E731
+    truth = np.stack([disk(8, 8, 4) | disk(22, 22, 4), disk(22, 8, 5)], axis=-1)  # click 2 goes to slice 1
+    case = VolumeCase("disks", np.ones(truth.shape, np.float32), truth)  # flat: the propagation runs on
+    for refine in (True, False):
+        calls.clear()
+        record = evaluate_volumes(keep_and_add, [case], 2, slice_by_slice=False, refine_previous=refine).records[0]
+        y, x, k, positive = record.clicks[1]
+        assert k == 1 and positive
+        prev = next(prev for clicks, prev in calls if (y, x, True) in clicks)
+        if refine:  # the propagated disk of slice 0 (the first click's) is the previous mask there
+            assert prev is not None and np.array_equal(prev > 0.5, disk(8, 8, 4))
+        else:
+            assert prev is None
+
+
+def test_cli_no_refine_previous_reaches_the_evaluation(tmp_path, monkeypatch):
+    import monai_adaptiveclick.engines.volume_evaluation as module
+
+    seen = []
+    real = module.evaluate_volumes
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["refine_previous"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "evaluate_volumes", spy)
+    for flags in ([], ["--no-refine-previous"]):
+        out = tmp_path / f"run{len(flags)}"
+        args = ["evaluate-volumes", "--limit", "1", "--max-clicks", "1", "--output", str(out), "--quiet"]
+        assert main([*args, *flags]) == 0
+    assert seen == [True, False]

@@ -58,3 +58,58 @@ def test_any_predictor_works_and_bad_input_is_refused():
         segment_volume(get_baseline("watershed"), volume, [])
     with pytest.raises(ValueError, match=r"\[C, H, W, D\]"):
         segment_volume(get_baseline("watershed"), volume[..., 0], [(1, 1, 0, True)])
+
+
+class DiskPredictor:
+    """A predictor with a known answer: the previous mask, plus a disk of radius 4 around each positive click, minus
+    one around each negative click (later clicks win); records the clicks and previous masks it was given."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list, bool]] = []
+
+    def __call__(self, image, clicks, prev_mask=None):
+        from monai_adaptiveclick.inference import Prediction
+
+        height, width = np.asarray(image).shape[-2:]
+        prob = np.zeros((height, width), np.float32) if prev_mask is None else (np.asarray(prev_mask) > 0.5) * 1.0
+        yy, xx = np.mgrid[:height, :width]
+        for y, x, positive in clicks:
+            prob[(yy - y) ** 2 + (xx - x) ** 2 <= 16] = 1.0 if positive else 0.0
+        self.calls.append(([tuple(c) for c in clicks], prev_mask is not None))
+        return Prediction(prob=prob.astype(np.float32))
+
+
+def test_previous_result_is_refined_on_a_clicked_slice():
+    from monai_adaptiveclick.inference import VolumeSegmentation
+
+    volume, truth = ellipsoid()
+    # the last result: the structure exactly, reached by propagation on slice 9 (no clicks there)
+    last = VolumeSegmentation(truth.astype(np.uint8), np.ones(SHAPE[2], np.float32), truth.astype(np.float32))
+    yy, xx = np.mgrid[: SHAPE[0], : SHAPE[1]]
+    # a negative click inside its mask on slice 9: the mask there loses exactly that disk, no interior click
+    predictor = DiskPredictor()
+    result = segment_volume(predictor, volume, [(24, 22, 9, False)], previous=last)
+    assert np.array_equal(result.label[..., 9] > 0, truth[..., 9] & ((yy - 24) ** 2 + (xx - 22) ** 2 > 16))
+    assert predictor.calls[0] == ([(24, 22, False)], True) and result.clicks == [(24, 22, 9, False)]
+    # a positive click outside it: the disk is added, after the interior click of the previous mask
+    predictor = DiskPredictor()
+    result = segment_volume(predictor, volume, [(24, 40, 9, True)], previous=last)
+    assert np.array_equal(result.label[..., 9] > 0, truth[..., 9] | ((yy - 24) ** 2 + (xx - 40) ** 2 <= 16))
+    clicks, had_previous = predictor.calls[0]
+    assert had_previous and len(clicks) == 2 and clicks[1] == (24, 40, True) and truth[clicks[0][0], clicks[0][1], 9]
+    # the same clicks again: slice 9 is not predicted again (its map is reused), only the propagation runs
+    predictor = DiskPredictor()
+    again = segment_volume(predictor, volume, [(24, 40, 9, True)], previous=result)
+    assert np.array_equal(again.prob[..., 9], result.prob[..., 9])
+    assert all(clicks != [(24, 40, True)] for clicks, _ in predictor.calls)
+    # an added click on that slice refines it: all its clicks in order, with the stored map as the previous mask
+    predictor = DiskPredictor()
+    segment_volume(predictor, volume, [(24, 40, 9, True), (10, 10, 9, False)], previous=result)
+    assert predictor.calls[0] == ([(24, 40, True), (10, 10, False)], True)
+    # without a previous result, the click segments the slice from nothing
+    predictor = DiskPredictor()
+    result = segment_volume(predictor, volume, [(24, 40, 9, True)])
+    assert predictor.calls[0] == ([(24, 40, True)], False) and int(result.label[..., 9].sum()) == 49
+    with pytest.raises(ValueError, match="previous.prob must be"):
+        last.prob = last.prob[..., :5]
+        segment_volume(predictor, volume, [(24, 22, 9, True)], previous=last)

@@ -6,8 +6,12 @@ Keys (all optional):
 - ``checkpoint``: the model file the infer task serves and watches (reloaded when its mtime changes) and the file
   the train task writes. Default ``<app>/model/adaptiveclick.pt``.
 - ``bundle_checkpoint``: used while ``checkpoint`` does not exist. Default ``<repo>/bundle/models/model.pt``.
-  With neither file present an untrained ``preset`` model is served, with a warning in the log and the response.
-- ``preset`` (``small_cpu``), ``in_channels`` (3), ``head`` (``camd``): the untrained model's architecture.
+- ``model``: what is served while neither file exists: ``starter`` (default), the model shipped inside the package
+  (``monai_adaptiveclick.networks.list_pretrained()`` names the shipped models), or ``untrained``: a freshly
+  initialised ``preset`` network, with a warning in the log and the response. The train task starts from whatever
+  is served and writes ``checkpoint``, which is served from then on.
+- ``preset`` (``small_cpu``), ``in_channels`` (3), ``head`` (``camd``): the architecture of a plain state dict and of
+  the untrained model.
 - ``device``: ``cpu``, ``cuda``, ``cuda:1`` ... Default ``cuda`` when available, else ``cpu``.
 - ``labels``: comma-separated label names shown to clients. Default ``object``.
 - ``radius``: click disk radius at network resolution (default ``protocol.CLICK_RADIUS``); ``threshold``: the mask
@@ -36,10 +40,15 @@ from dataclasses import dataclass, field
 import torch
 
 from monai_adaptiveclick.engines.baselines import BASELINES
-from monai_adaptiveclick.networks import get_head, list_heads
+from monai_adaptiveclick.networks import get_head, list_heads, list_pretrained
 from monai_adaptiveclick.protocol import CLICK_RADIUS, PROB_THRESHOLD
 
-__all__ = ["AppSettings", "parse_settings"]
+__all__ = ["DEFAULT_MODEL", "UNTRAINED", "AppSettings", "parse_settings"]
+
+DEFAULT_MODEL = "starter"
+"""``--conf model`` default: the model shipped inside the package."""
+UNTRAINED = "untrained"
+"""``--conf model`` value that serves a freshly initialised network."""
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -69,6 +78,7 @@ class AppSettings:
     train_threads: int = 1
     train_nice: int = 19
     baseline: str = ""
+    model: str = DEFAULT_MODEL
     extra: dict = field(default_factory=dict)
 
 
@@ -131,8 +141,15 @@ def parse_settings(app_dir: str, conf: Mapping[str, str] | None) -> AppSettings:
     baseline = str(conf.get("baseline", "")).strip()
     if baseline and baseline not in BASELINES:
         raise ValueError(f"--conf baseline must be one of {sorted(BASELINES)} (or empty), got {baseline!r}.")
+    model = str(conf.get("model", "")).strip() or DEFAULT_MODEL
+    if "model" in conf and model != UNTRAINED and model not in list_pretrained():
+        raise ValueError(
+            f"--conf model must be {UNTRAINED!r} or a model shipped inside the package "
+            f"({', '.join(list_pretrained()) or 'none found'}), got {model!r}."
+        )
     known = {
         "baseline",
+        "model",
         "checkpoint",
         "bundle_checkpoint",
         "preset",
@@ -174,5 +191,6 @@ def parse_settings(app_dir: str, conf: Mapping[str, str] | None) -> AppSettings:
         train_threads=_int(conf, "train_threads", max(1, (os.cpu_count() or 2) // 2), 1),
         train_nice=_int(conf, "train_nice", 19, 0),
         baseline=baseline,
+        model=model,
         extra={k: v for k, v in conf.items() if k not in known},
     )

@@ -4,9 +4,11 @@
 The infer task asks :class:`ModelManager` for the current :class:`LoadedModel` on every request; that costs one
 ``os.stat`` per candidate file. The first existing file of (``checkpoint``, ``bundle_checkpoint``) is served; when
 its path or modification time differs from the loaded one it is loaded again, so a checkpoint written by the train
-task (or copied in by hand) is picked up by the next click. With no file at all an untrained model of the configured
-preset is served and a warning says so. With ``--conf baseline <name>`` a classical baseline
-(``monai_adaptiveclick.engines.get_baseline``) is served instead of any network (comparison, deterministic tests).
+task (or copied in by hand) is picked up by the next click. With no file at all the ``--conf model`` is served: the
+starter model shipped inside the package (``Predictor.from_pretrained``) by default, or, with ``--conf model
+untrained``, an untrained model of the configured preset, with a warning that says so. With ``--conf baseline
+<name>`` a classical baseline (``monai_adaptiveclick.engines.get_baseline``) is served instead of any network
+(comparison, deterministic tests).
 """
 
 from __future__ import annotations
@@ -19,17 +21,18 @@ from dataclasses import dataclass
 from monai_adaptiveclick.data import model_sequences
 from monai_adaptiveclick.engines.baselines import get_baseline
 from monai_adaptiveclick.inference import Predictor
-from monai_adaptiveclick.networks import load_model, read_checkpoint_extra
+from monai_adaptiveclick.networks import PRETRAINED_PREFIX, load_model, read_checkpoint_extra
 
-from .configs import AppSettings
+from .configs import UNTRAINED, AppSettings
 
 __all__ = ["LoadedModel", "ModelManager"]
 
 logger = logging.getLogger(__name__)
 
 UNTRAINED_WARNING = (
-    "no AdaptiveClick checkpoint found ({paths}); serving an UNTRAINED '{preset}' model: its masks are meaningless. "
-    "Train one (POST /train/adaptiveclick) or pass --conf checkpoint <model.pt>."
+    "no AdaptiveClick checkpoint found ({paths}); serving an UNTRAINED '{preset}' model (--conf model untrained): its "
+    "masks are meaningless. Train one (POST /train/adaptiveclick), pass --conf checkpoint <model.pt>, or leave out "
+    "--conf model to serve the shipped starter model."
 )
 
 
@@ -39,12 +42,13 @@ class LoadedModel:
 
     Attributes:
         predictor: the ``monai_adaptiveclick.inference.Predictor`` serving requests.
-        path: the checkpoint file, ``None`` for the untrained fallback model.
-        mtime_ns: modification time of ``path`` when it was loaded (0 for the fallback).
+        path: the checkpoint file, ``None`` for the shipped and the untrained model.
+        mtime_ns: modification time of ``path`` when it was loaded (0 without a file).
         config: the model's ``config`` dict (architecture, channels).
         sequences: MRI sequence names of the channels, ``None`` when not a multi-sequence model.
         warning: a message for clients (untrained model), else ``""``.
         baseline: the classical baseline served instead of a network (``--conf baseline``), else ``""``.
+        pretrained: the name of the shipped model served (``--conf model``, default ``starter``), else ``""``.
     """
 
     predictor: Predictor
@@ -54,11 +58,18 @@ class LoadedModel:
     sequences: tuple[str, ...] | None
     warning: str = ""
     baseline: str = ""
+    pretrained: str = ""
 
     @property
     def key(self) -> tuple:
         """Identifies the weights; interaction states made by other weights are not reused."""
         return (self.path, self.mtime_ns)
+
+    @property
+    def source(self) -> str | None:
+        """Where the weights come from: the checkpoint file, ``pretrained:NAME`` for a shipped model, ``None`` for
+        the untrained model (and a baseline)."""
+        return f"{PRETRAINED_PREFIX}{self.pretrained}" if self.pretrained else self.path
 
     @property
     def in_channels(self) -> int:
@@ -74,7 +85,8 @@ class LoadedModel:
             "head": self.config.get("head"),
             "image_size": self.config.get("image_size"),
             "sequences": list(self.sequences) if self.sequences else None,
-            "untrained": self.path is None and not self.baseline,
+            "pretrained": self.pretrained or None,
+            "untrained": self.path is None and not self.baseline and not self.pretrained,
             "baseline": self.baseline or None,
         }
 
@@ -83,7 +95,7 @@ class ModelManager:
     """Serves the current weights; thread-safe.
 
     Args:
-        settings: the app settings (checkpoint paths, preset, device, click radius).
+        settings: the app settings (checkpoint paths, served model, preset, device, click radius).
     """
 
     def __init__(self, settings: AppSettings) -> None:
@@ -114,17 +126,21 @@ class ModelManager:
 
     def _load(self, path: str | None, mtime_ns: int) -> LoadedModel:
         s = self.settings
-        warning = ""
+        warning, pretrained = "", ""
         if s.baseline:
             logger.info(f"AdaptiveClick: serving the classical baseline {s.baseline!r} instead of a network")
             config = {"in_channels": s.in_channels, "head": None, "image_size": None}
             return LoadedModel(get_baseline(s.baseline), None, 0, config, None, "", s.baseline)  # type: ignore[arg-type]
-        if path is None:
+        if path is None and s.model == UNTRAINED:
             predictor = Predictor.from_preset(
                 s.preset, in_channels=s.in_channels, head=s.head, device=s.device, radius=s.radius
             )
             warning = UNTRAINED_WARNING.format(paths=f"{s.checkpoint}, {s.bundle_checkpoint}", preset=s.preset)
             logger.warning(warning)
+        elif path is None:
+            predictor = Predictor.from_pretrained(s.model, device=s.device, radius=s.radius)
+            pretrained = s.model
+            logger.info(f"AdaptiveClick: serving the shipped model {s.model!r} (no checkpoint file yet)")
         else:
             model = load_model(path, map_location="cpu", preset=s.preset, in_channels=s.in_channels, head=s.head)
             predictor = Predictor(model, device=s.device, radius=s.radius)
@@ -132,4 +148,4 @@ class ModelManager:
         config = dict(predictor.model.config)
         stored = read_checkpoint_extra(path).get("sequences") if path is not None else None
         sequences = model_sequences({**config, "sequences": stored}, int(config["in_channels"]))
-        return LoadedModel(predictor, path, mtime_ns, config, sequences, warning)
+        return LoadedModel(predictor, path, mtime_ns, config, sequences, warning, pretrained=pretrained)

@@ -114,11 +114,12 @@ class AdaptiveClickInfer(InferTask):
         self.writer = SliceLabelWriter()
 
     def is_valid(self) -> bool:
-        """Always servable: without a checkpoint an untrained model is served, with a warning."""
+        """Always servable: without a checkpoint file the shipped starter (or, asked for, an untrained) model is
+        served."""
         return True
 
     def get_path(self, validate: bool = True) -> str | None:
-        """The checkpoint file served now (``None`` when serving the untrained fallback)."""
+        """The checkpoint file served now (``None`` when serving the shipped or the untrained model)."""
         return self.models.current_file()
 
     def __call__(self, request: dict) -> tuple[str, dict]:

@@ -5,8 +5,9 @@ The train task turns every image with a ``final`` label into slice-wise dataset 
 ``[C, H, W]`` = ``volume[:, :, :, k]``, ``label`` uint8 ``[1, H, W]``): one item per label value present on a slice,
 so each labelled structure of a slice is its own object (SPEC section 5, "each object on its own"). The items go to
 ``monai_adaptiveclick.engines.run_training`` (the training code the CLI and the bundle use) starting from
-the served checkpoint; the result replaces the served checkpoint atomically (``os.replace``), so the infer task
-reloads it at the next click. MONAI Label runs the task in a subprocess; its log lines are the progress shown by
+the served weights (the checkpoint file, else the shipped starter model, else, with ``--conf model untrained``, a
+fresh network); the result replaces the served checkpoint atomically (``os.replace``), so the infer task reloads it
+at the next click. MONAI Label runs the task in a subprocess; its log lines are the progress shown by
 ``GET /train/``, and :meth:`AdaptiveClickTrain.stats` (``/info/`` ``train_stats``) reports the last run.
 
 A pair that fails the file checks (``monai_adaptiveclick.data.validation``: unreadable or non-finite image, label of
@@ -141,7 +142,8 @@ class AdaptiveClickTrain(TrainTask):
 
     Args:
         settings: parsed app settings; the result is written to ``settings.checkpoint``.
-        models: the model manager; its current file is the starting point (the untrained preset when none).
+        models: the model manager; the weights it serves are the starting point (``LoadedModel.source``: the
+            checkpoint file, ``pretrained:NAME`` for a shipped model, ``None`` for the untrained network).
         description: shown by clients.
 
     Request keys (:data:`OPTIONS`, defaults from the ``app_finetune`` recipe, shown by :meth:`config`): ``epochs``,
@@ -177,7 +179,8 @@ class AdaptiveClickTrain(TrainTask):
             return json.load(handle)
 
     def _settings(self, request: dict, loaded: Any) -> TrainingSettings:
-        """The recipe's settings, the request's options over them, the served model's architecture.
+        """The recipe's settings, the request's options over them, the served model's architecture and weights
+        (``init_checkpoint``: the served file, ``pretrained:NAME``, or ``None`` for the untrained network).
 
         Raises:
             ValueError: an option of the wrong type or range, naming it.
@@ -202,7 +205,7 @@ class AdaptiveClickTrain(TrainTask):
             in_channels=in_channels,
             head=head,
             model_overrides=config,
-            init_checkpoint=loaded.path,
+            init_checkpoint=loaded.source,
             **overrides,
         )
 
@@ -262,7 +265,7 @@ class AdaptiveClickTrain(TrainTask):
         target = self.settings.checkpoint
         os.makedirs(os.path.dirname(target), exist_ok=True)
         staging = f"{target}.tmp{os.getpid()}"
-        extra = {"fine_tuned_from": loaded.path, "iterations": int(result.get("iterations", 0))}
+        extra = {"fine_tuned_from": loaded.source, "iterations": int(result.get("iterations", 0))}
         if loaded.sequences:
             extra["sequences"] = list(loaded.sequences)
         save_model(load_model(result["checkpoint"], map_location="cpu"), staging, **extra)
@@ -271,7 +274,7 @@ class AdaptiveClickTrain(TrainTask):
         history = result.get("history") or []
         stats = {
             "checkpoint": target,
-            "started_from": loaded.path,
+            "started_from": loaded.source,
             "images": used,
             "skipped": skipped,
             "items": len(items),
