@@ -112,10 +112,8 @@ class SynthesisOptions:
             raise ValueError(f"window_range must lie in (0, 1] with low <= high, got {self.window_range}.")
         if self.max_labels < 2 or self.min_area < 1:
             raise ValueError(f"max_labels must be >= 2 and min_area >= 1, got {self.max_labels}, {self.min_area}.")
-        for name in ("procedural_share", "clutter_prob", "deform_prob", "rgb_prob", "bias_prob", "blur_prob"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}.")
-        for name in ("lowres_prob", "noise_prob", "gamma_prob"):
+        probabilities = ("procedural_share", "clutter_prob", "deform_prob", "rgb_prob", "bias_prob", "blur_prob")
+        for name in probabilities + ("lowres_prob", "noise_prob", "gamma_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}.")
 
