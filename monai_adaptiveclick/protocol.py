@@ -19,6 +19,7 @@ from typing import Any
 
 __all__ = [
     "CLICK_RADIUS",
+    "FOCUS_MAGNIFICATION",
     "GUIDANCE_CHANNEL_ORDER",
     "IOU_THRESHOLDS",
     "MAX_CLICKS",
@@ -44,6 +45,11 @@ IOU_THRESHOLDS: tuple[float, ...] = (0.85, 0.90)
 
 ZOOM_IN_THRESHOLD = 0.5
 """Threshold on the previous probability map when the zoom-in box is computed (SPEC section 5)."""
+
+FOCUS_MAGNIFICATION = 448 / 200
+"""The largest magnification of the protocol's zoom-in for the paper's networks: a crop of at least 200 px resized to
+448 px (SPEC section 5). The Predictor's ``focus`` applies it at any network size (``image_size / 2.24`` px minimum
+region), so that a 128 px network is not denied the zoom a 448 px network gets."""
 
 
 def is_foreground(prob: Any, threshold: float = PROB_THRESHOLD) -> Any:

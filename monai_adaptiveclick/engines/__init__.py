@@ -31,7 +31,7 @@ from monai_adaptiveclick.engines.training_data import (
 )
 from monai_adaptiveclick.engines.tta import FlipTTA, ZoomIn, wrap_predictor
 from monai_adaptiveclick.engines.volume_evaluation import VolumeCase, VolumeResult, evaluate_volumes, volume_cases
-from monai_adaptiveclick.engines.zoom_boxes import box_iou, expand_box, object_roi
+from monai_adaptiveclick.transforms.zoom_boxes import box_iou, expand_box, object_roi
 
 __all__ = [
     "BASELINES",

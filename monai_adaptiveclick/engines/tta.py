@@ -31,8 +31,7 @@ import numpy as np
 from monai_adaptiveclick.inference import Prediction
 from monai_adaptiveclick.protocol import ZOOM_IN_THRESHOLD
 from monai_adaptiveclick.transforms import Click, as_clicks
-
-from .zoom_boxes import (
+from monai_adaptiveclick.transforms.zoom_boxes import (
     Box,
     box_iou,
     object_roi,
@@ -301,8 +300,8 @@ def wrap_predictor(
 
     ``protocol="default"``: ``ZoomIn(FlipTTA(predictor))``. ``protocol="simpleclick"``: a
     :class:`~monai_adaptiveclick.inference.Predictor` (anything with ``with_options``) is re-optioned on the same
-    model with ``framing="stretch", float_clicks=True, flip=flip`` (the flip then happens inside, on the network
-    logits), wrapped in ``ZoomIn(box_rule="simpleclick", skip_clicks=-1, expansion=1.4, min_crop_size=200,
+    model with ``framing="stretch", float_clicks=True, flip=flip, focus=None`` (the flip then happens inside, on the
+    network logits), wrapped in ``ZoomIn(box_rule="simpleclick", skip_clicks=-1, expansion=1.4, min_crop_size=200,
     recompute_iou=0.5, prob_threshold=0.5)``. A predictor without a network (a classical baseline) gets the
     SimpleClick box rules around :class:`FlipTTA` (there are no network logits or input size to stretch to).
 
@@ -328,7 +327,7 @@ def wrap_predictor(
             predictor = ZoomIn(predictor, **zoom_kwargs)
         return predictor
     if callable(getattr(predictor, "with_options", None)):
-        predictor = predictor.with_options(framing="stretch", float_clicks=True, flip=bool(flip))
+        predictor = predictor.with_options(framing="stretch", float_clicks=True, flip=bool(flip), focus=None)
     elif flip:
         predictor = FlipTTA(predictor)
     if zoom_in:

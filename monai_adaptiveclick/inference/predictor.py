@@ -11,7 +11,7 @@ antialiasing, zero padding bottom / right) for the image and the previous mask -
 rasterised at network resolution -> ``model.predict`` under ``torch.inference_mode`` -> crop the padding -> bilinear
 resize back to ``H x W``. The mask is ``prob > protocol.PROB_THRESHOLD`` (:meth:`Prediction.mask`).
 
-Options (defaults = the pipeline above, unchanged):
+Options (the pipeline above is the default except for ``focus``):
 
 * ``framing="stretch"``: the whole input (image and previous probability) is stretched to the network square with
   bilinear ``align_corners=True`` and no antialiasing (aspect not kept); clicks are mapped with the SimpleClick v1.0
@@ -25,10 +25,20 @@ Options (defaults = the pipeline above, unchanged):
   same batch and the two network LOGIT maps are averaged before the sigmoid (SPEC section 5; the SimpleClick v1.0
   ``AddHorizontalFlip``). The logits come from ``model.predict_logits(x)`` when the model has it, else from
   :class:`~monai_adaptiveclick.networks.AdaptiveClickExportWrapper`.
+* ``focus=z`` (default ``protocol.FOCUS_MAGNIFICATION`` = 448 / 200): once there is a previous prediction, the
+  network looks only at the object's region (its box of ``prev_mask > 0.5`` plus the positive clicks, expanded x1.4
+  as the protocol's zoom-in box, with sides of at least ``image_size / z`` pixels), so that a small object is
+  magnified up to ``z`` times; outside the region the probability is 0. It is the protocol's zoom-in (SPEC section
+  5) made part of the model's own inference and scaled to its input size: the protocol's 200 px minimum crop was
+  set for 448 px networks (at most 2.24x magnification), and a 128 px network behind it never sees an object of a
+  256 px image enlarged. Stateless (the region follows the previous mask on every call), so it works in the MONAI
+  Label app and in volume propagation as in the evaluation. The intensity normalisation is computed on the whole
+  image before the crop. ``focus=None`` turns it off (the paper-reproduction protocol does).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -48,7 +58,13 @@ from monai_adaptiveclick.networks import (
     load_pretrained,
     pretrained_name,
 )
-from monai_adaptiveclick.protocol import CLICK_RADIUS, PROB_THRESHOLD, is_foreground
+from monai_adaptiveclick.protocol import (
+    CLICK_RADIUS,
+    FOCUS_MAGNIFICATION,
+    PROB_THRESHOLD,
+    ZOOM_IN_THRESHOLD,
+    is_foreground,
+)
 from monai_adaptiveclick.transforms import (
     INTENSITY_MODES,
     as_clicks,
@@ -60,11 +76,15 @@ from monai_adaptiveclick.transforms import (
     to_network_frame,
 )
 from monai_adaptiveclick.transforms.preprocessing import stretch_to_size
+from monai_adaptiveclick.transforms.zoom_boxes import Box, object_roi
 
 __all__ = ["FRAMINGS", "INTENSITY_MODES", "Prediction", "Predictor"]
 
 FRAMINGS = ("pad", "stretch")
 """How the Predictor brings an image to the network square (module docstring)."""
+
+FOCUS_EXPANSION = 1.4
+"""Expansion of the ``focus`` region around the object's box (the protocol's zoom-in expansion, SPEC section 5)."""
 
 
 @dataclass
@@ -115,6 +135,8 @@ class Predictor:
         float_clicks: disks around the unrounded click coordinates (default ``False``: rounded to a pixel).
         flip: average the network logits of the input and of its horizontal flip before the sigmoid (default
             ``False``). The candidate masks are not computed in this mode (``Prediction.candidates`` is empty).
+        focus: maximum magnification of the object's region once a previous prediction exists (module docstring;
+            default ``protocol.FOCUS_MAGNIFICATION``; ``None``: the network sees the whole image on every call).
 
     With ``framing="stretch"`` clicks outside the image are accepted (the SimpleClick zoom-in passes every click,
     in crop coordinates): each is mapped with the same formula and the part of its disk inside the network square
@@ -144,12 +166,15 @@ class Predictor:
         framing: str = "pad",
         float_clicks: bool = False,
         flip: bool = False,
+        focus: float | None = FOCUS_MAGNIFICATION,
     ) -> None:
         for attr in ("in_channels", "image_size", "predict"):
             if not hasattr(model, attr):
                 raise ValueError(f"model {type(model).__name__} has no .{attr}; expected an AdaptiveClick model.")
         if radius < 0:
             raise ValueError(f"radius must be >= 0, got {radius}.")
+        if focus is not None and not focus >= 1.0:
+            raise ValueError(f"focus must be None or a magnification >= 1, got {focus}.")
         self.intensity = look_up_option(intensity, INTENSITY_MODES)
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
@@ -157,6 +182,7 @@ class Predictor:
         self.framing = look_up_option(framing, FRAMINGS)
         self.float_clicks = bool(float_clicks)
         self.flip = bool(flip)
+        self.focus = None if focus is None else float(focus)
 
     @property
     def accepts_outside_clicks(self) -> bool:
@@ -167,9 +193,9 @@ class Predictor:
         """A Predictor on the same model (not copied) with some options changed.
 
         Args:
-            options: any of ``radius``, ``intensity``, ``framing``, ``float_clicks``, ``flip``.
+            options: any of ``radius``, ``intensity``, ``framing``, ``float_clicks``, ``flip``, ``focus``.
         """
-        names = ("radius", "intensity", "framing", "float_clicks", "flip")
+        names = ("radius", "intensity", "framing", "float_clicks", "flip", "focus")
         unknown = sorted(set(options) - set(names))
         if unknown:
             raise ValueError(f"unknown Predictor option(s) {unknown}; expected some of {names}.")
@@ -257,6 +283,53 @@ class Predictor:
                 raise ValueError(f"prev_mask shape {prev.shape} does not match the image size {(height, width)}.")
             if np.isnan(prev).any():
                 raise ValueError("prev_mask contains NaN values.")
+        box = self.focus_region(prev, clicks)
+        if box is None:
+            return self._predict(image, clicks, prev)
+        y0, y1, x0, x1 = box
+        shifted = [(c.y - y0, c.x - x0, c.is_positive) for c in as_clicks(clicks)]
+        if self.framing == "pad":
+            shifted = [c for c in shifted if 0 <= c[0] < y1 - y0 and 0 <= c[1] < x1 - x0]
+        inner = self._predict(image[:, y0:y1, x0:x1], shifted, prev[y0:y1, x0:x1])
+
+        def paste(crop: np.ndarray) -> np.ndarray:
+            full = np.zeros((height, width), dtype=np.float32)
+            full[y0:y1, x0:x1] = crop
+            return full
+
+        return Prediction(prob=paste(inner.prob), candidates=[(paste(p), s) for p, s in inner.candidates])
+
+    def focus_region(self, prev_mask: np.ndarray, clicks: Sequence[Any]) -> Box | None:
+        """The region ``(y0, y1, x0, x1)`` the network looks at with ``focus`` (module docstring), ``None``: all.
+
+        Raises:
+            ValueError: with ``framing="pad"``, a click outside the image.
+
+        Example:
+            >>> predictor = Predictor.from_preset("tiny", in_channels=1, focus=2.0)  # a 64 px network
+            >>> prev = np.zeros((200, 300), np.float32)
+            >>> prev[100:110, 50:60] = 1.0
+            >>> predictor.focus_region(prev, [(105, 55, True)])  # 14 px box, at least 64 / 2 = 32 px
+            (89, 121, 39, 71)
+            >>> predictor.focus_region(np.zeros((200, 300), np.float32), [(105, 55, True)]) is None  # first click
+            True
+        """
+        height, width = prev_mask.shape
+        clicks = as_clicks(clicks)
+        if self.framing == "pad":
+            for click in clicks:
+                if not (0 <= click.y < height and 0 <= click.x < width):
+                    raise ValueError(f"click {tuple(click)} is outside the image of size (H, W) = ({height}, {width}).")
+        if self.focus is None or not (prev_mask > ZOOM_IN_THRESHOLD).any():
+            return None
+        inside = [c for c in clicks if 0 <= c.y < height and 0 <= c.x < width]
+        min_size = math.ceil(self.model.image_size / self.focus)
+        box = object_roi(prev_mask, inside, expansion=FOCUS_EXPANSION, min_size=min_size)
+        return None if box == (0, height, 0, width) else box
+
+    def _predict(self, image: np.ndarray, clicks: Sequence[Any], prev: np.ndarray) -> Prediction:
+        """The network on a prepared image ``[C, H, W]`` with its previous map ``[H, W]`` (:meth:`__call__`)."""
+        height, width = image.shape[-2:]
         size = self.model.image_size
         dense_input = torch.from_numpy(np.concatenate([image, prev[None]], 0))
         if self.framing == "stretch":

@@ -12,7 +12,9 @@ import pytest
 
 from monai_adaptiveclick.engines.evaluation import evaluate_noc
 from monai_adaptiveclick.engines.tta import PROTOCOLS, FlipTTA, ZoomIn, wrap_predictor
-from monai_adaptiveclick.engines.zoom_boxes import (
+from monai_adaptiveclick.inference import Prediction, Predictor
+from monai_adaptiveclick.transforms import Click
+from monai_adaptiveclick.transforms.zoom_boxes import (
     box_iou,
     expand_box,
     expand_box_clamped,
@@ -20,8 +22,6 @@ from monai_adaptiveclick.engines.zoom_boxes import (
     simpleclick_box_iou,
     simpleclick_object_roi,
 )
-from monai_adaptiveclick.inference import Prediction, Predictor
-from monai_adaptiveclick.transforms import Click
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "networks" / "fixtures" / "reference"

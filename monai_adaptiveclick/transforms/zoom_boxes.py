@@ -1,7 +1,8 @@
 # Copyright (c) monai-adaptiveclick contributors. Licensed under the Apache License, Version 2.0.
 """Zoom-in boxes of the NoC protocol (SPEC section 5): the object's region of interest, its expansion and the box
 comparisons, for the project's rule (shifted into the image) and SimpleClick v1.0's (clamped, Python rounding,
-product IoU, half-open outside test). :class:`~monai_adaptiveclick.engines.tta.ZoomIn` uses them.
+product IoU, half-open outside test). :class:`~monai_adaptiveclick.engines.tta.ZoomIn` and the ``focus`` option of
+:class:`~monai_adaptiveclick.inference.Predictor` use them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from monai_adaptiveclick.protocol import ZOOM_IN_THRESHOLD
-from monai_adaptiveclick.transforms import Click
+
+from .clicks import Click
 
 __all__ = [
     "Box",
