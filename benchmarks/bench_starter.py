@@ -3,8 +3,12 @@
 
 Every method answers the NoC protocol (SPEC section 5: clicker on the larger error region, up to ``--max-clicks``
 clicks, zoom-in and flip TTA on, as the issue-14 bar asks) on the same held-out objects of the embedded sample, in one
-run. The table is split by source so that where a method loses is visible: brain structures (Colin27 + AAL), tissue
-(MNI152 grey / white matter / CSF), lesion (pyradiomics brain1), nuclei (DSB 2018) and photo (PASCAL VOC).
+run. Control rows show what the model's ``focus`` (the protocol's zoom-in scaled to its input size,
+``protocol.FOCUS_MAGNIFICATION``) is worth and that it is not all the baselines lack: the model with ``focus=None``,
+and each baseline inside a zoom-in whose minimum crop is as small as the model's focus region
+(``--baseline-min-crop``, default ``ceil(image_size / FOCUS_MAGNIFICATION)`` of the model). The table is split by
+source so that where a method loses is visible: brain structures (Colin27 + AAL), tissue (MNI152 grey / white
+matter / CSF), lesion (pyradiomics brain1), nuclei (DSB 2018) and photo (PASCAL VOC).
 
 Usage:
     python benchmarks/bench_starter.py --threads 2 --output benchmarks/results/starter
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import platform
 import subprocess
@@ -25,8 +30,17 @@ from pathlib import Path
 import torch
 
 from monai_adaptiveclick.data.sample import load_sample
-from monai_adaptiveclick.engines import NoCResult, evaluate_noc, format_table, get_baseline, plot_miou_curves
+from monai_adaptiveclick.engines import (
+    FlipTTA,
+    NoCResult,
+    ZoomIn,
+    evaluate_noc,
+    format_table,
+    get_baseline,
+    plot_miou_curves,
+)
 from monai_adaptiveclick.inference import Predictor
+from monai_adaptiveclick.protocol import FOCUS_MAGNIFICATION
 
 __all__ = ["SOURCES", "main", "split_by_source"]
 
@@ -63,26 +77,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-clicks", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--baselines", nargs="*", default=["random_walker", "watershed"])
+    parser.add_argument(
+        "--baseline-min-crop", type=int, default=None, help="min zoom crop of the control baseline rows (0: none)"
+    )
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results/starter"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     items = load_sample(split=args.split)
     sources = {item["object_id"]: SOURCES.get(item["meta"]["dataset"], item["meta"]["dataset"]) for item in items}
     if args.checkpoint:
-        methods = {f"model {Path(args.checkpoint).name}": Predictor.from_checkpoint(args.checkpoint)}
+        model = Predictor.from_checkpoint(args.checkpoint)
+        name = f"model {Path(args.checkpoint).name}"
     else:
-        methods = {"starter (shipped)": Predictor.from_pretrained("starter")}
-    methods.update({name: get_baseline(name) for name in args.baselines})
+        model, name = Predictor.from_pretrained("starter"), "starter (shipped)"
+    protocol = {name: model, f"{name}, focus off": model.with_options(focus=None)}
+    protocol.update({baseline: get_baseline(baseline) for baseline in args.baselines})
     results = [
-        evaluate_noc(p, items, max_clicks=args.max_clicks, zoom_in=True, flip=True, method=name, progress=False)
-        for name, p in methods.items()
+        evaluate_noc(p, items, max_clicks=args.max_clicks, zoom_in=True, flip=True, method=m, progress=False)
+        for m, p in protocol.items()
     ]
+    min_crop = args.baseline_min_crop
+    if min_crop is None:
+        min_crop = math.ceil(model.model.image_size / FOCUS_MAGNIFICATION)
+    for baseline in args.baselines if min_crop else []:
+        zoomed = ZoomIn(FlipTTA(get_baseline(baseline)), min_crop_size=min_crop)
+        method = f"{baseline}, zoom crop >= {min_crop} px"
+        results.append(
+            evaluate_noc(
+                zoomed, items, max_clicks=args.max_clicks, zoom_in=False, flip=False, method=method, progress=False
+            )
+        )
     args.output.mkdir(parents=True, exist_ok=True)
     lines = [
         f"# Starter vs classical baselines ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, commit {_commit()}, "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.threads} threads)",
         "",
-        f"Sample `{args.split}` split, {len(items)} objects, up to {args.max_clicks} clicks, zoom-in and flip on.",
+        f"Sample `{args.split}` split, {len(items)} objects, up to {args.max_clicks} clicks, zoom-in (>= 200 px) and "
+        f"flip on; the control rows: the model without focus, the baselines with a zoom crop >= {min_crop} px.",
         "",
         "## All objects",
         "",

@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, help="training batch size")
     parser.add_argument("--lr", type=float, help="Adam learning rate")
     parser.add_argument("--image-size", type=int, help="network input size of every learned model")
+    parser.add_argument(
+        "--synthetic-share", type=float, help="share of every training epoch drawn from the synthetic engine, in [0, 1)"
+    )
     parser.add_argument("--preset", help="AdaptiveClick preset")
     parser.add_argument("--max-clicks", type=int, help="NoC click budget per object")
     parser.add_argument("--max-eval-objects", type=int, help="evaluate at most N held-out objects (evenly spaced)")
@@ -116,6 +119,10 @@ def resolve_budget(args: argparse.Namespace) -> Budget:
         overrides["lr"] = args.lr
     if args.preset is not None:
         overrides["preset"] = args.preset
+    if args.synthetic_share is not None:
+        if not 0.0 <= args.synthetic_share < 1.0:
+            raise ValueError(f"--synthetic-share must be in [0, 1), got {args.synthetic_share}.")
+        overrides["synthetic_share"] = args.synthetic_share
     if args.seeds is not None:
         if len(set(args.seeds)) != len(args.seeds):
             raise ValueError(f"--seeds must be distinct, got {args.seeds}.")

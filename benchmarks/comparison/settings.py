@@ -32,6 +32,7 @@ class Budget:
         batch_size: training batch size.
         lr: Adam learning rate.
         decay_at: fraction of the steps after which the learning rate is multiplied by 0.1 (``None``: constant).
+        synthetic_share: share of every training epoch drawn from the synthetic engine (``data.SynthesizeObjectd``).
         deepgrow_features: ``BasicUNet`` widths of the DeepGrow model.
         max_clicks: NoC click budget per object.
         zoom_in: zoom-in TTA during evaluation.
@@ -48,6 +49,7 @@ class Budget:
     batch_size: int
     lr: float
     decay_at: float | None
+    synthetic_share: float
     deepgrow_features: tuple[int, ...]
     max_clicks: int
     zoom_in: bool
@@ -73,6 +75,7 @@ def budget_from_recipe(recipe: str, **evaluation: object) -> Budget:
         batch_size=settings.batch_size,
         lr=settings.lr,
         decay_at=None if settings.lr_milestones == [] else 2 / 3,
+        synthetic_share=settings.synthetic_share,
         **evaluation,
     )
 

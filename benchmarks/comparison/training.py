@@ -71,6 +71,7 @@ def train_method(
         max_steps=budget.steps,
         model_overrides=overrides,
         pretrained_backbone=backbone,
+        synthetic_share=budget.synthetic_share,
     )
     trained = run_training(train_items, model_dir, settings, device=options.device, progress=options.progress)
     if not options.keep_checkpoints:
@@ -88,6 +89,7 @@ def train_method(
         "loss_kwargs": dict(spec.loss_kwargs),
         "batch_size": budget.batch_size,
         "lr": budget.lr,
+        "synthetic_share": budget.synthetic_share,
         "lr_milestone_epoch": milestone,
         "epochs": epochs,
         "pretrained_backbone": backbone,

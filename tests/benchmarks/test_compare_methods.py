@@ -99,7 +99,9 @@ def test_smoke_run_and_resume(compare, tmp_path, capsys):
     assert third["results"]["afl"][0].settings["training"]["steps"] == 2
 
 
-@pytest.mark.parametrize("bad", [["--steps", "0"], ["--max-clicks", "-1"], ["--seeds", "1", "1"]])
+@pytest.mark.parametrize(
+    "bad", [["--steps", "0"], ["--max-clicks", "-1"], ["--seeds", "1", "1"], ["--synthetic-share", "1.0"]]
+)
 def test_bad_overrides_raise(compare, tmp_path, bad):
     args = compare.build_parser().parse_args(["--output", str(tmp_path), *bad])
     with pytest.raises(ValueError):
@@ -148,7 +150,10 @@ def test_train_method_hands_the_budget_and_ablation_to_run_training(compare, com
 
     monkeypatch.setattr(comparison.training, "run_training", fake_run_training)
     spec = compare.METHODS[key]
-    budget = dataclasses.replace(compare.BUDGETS["full"], steps=30)  # 10 items, batch 16: 1 step per epoch
+    args = compare.build_parser().parse_args(
+        ["--output", str(tmp_path), "--budget", "full", "--synthetic-share", "0.25"]
+    )
+    budget = dataclasses.replace(compare.resolve_budget(args), steps=30)  # 10 items, batch 16: 1 step per epoch
     options = compare.RunOptions(pretrained_backbone="mae.pth")
     record = comparison.training.train_method(spec, budget, [{}] * 10, tmp_path, 3, options)
     (kwargs,) = calls
@@ -162,6 +167,8 @@ def test_train_method_hands_the_budget_and_ablation_to_run_training(compare, com
         assert kwargs["model_overrides"] == {"image_size": 448}
         assert kwargs["pretrained_backbone"] == "mae.pth" and record["preset"] == "vit_b_448"
     assert record["steps"] == 30 and record["loss_kwargs"] == dict(spec.loss_kwargs)
+    assert kwargs["synthetic_share"] == record["synthetic_share"] == 0.25
+    assert compare.BUDGETS["quick"].synthetic_share == 0.0  # the recipe's value unless --synthetic-share
     # the settings the budget does not fix come from its recipe over configs/train_defaults.json
     assert (
         kwargs["max_extra_clicks"]
