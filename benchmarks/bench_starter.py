@@ -54,12 +54,13 @@ SOURCES = {
 
 
 def split_by_source(result: NoCResult, sources: dict[str, str]) -> dict[str, NoCResult]:
-    """The result restricted to the objects of each source (``sources``: object id -> source name)."""
+    """The result restricted to the objects of each source (``sources``: object id -> source name); the wall time
+    of each part is the sum of its objects' times, so its seconds per click are its own."""
     groups: dict[str, NoCResult] = {}
     for name in dict.fromkeys(sources.values()):
         records = [r for r in result.records if sources.get(r.object_id) == name]
         if records:
-            groups[name] = dataclasses.replace(result, records=records)
+            groups[name] = dataclasses.replace(result, records=records, total_seconds=sum(r.seconds for r in records))
     return groups
 
 

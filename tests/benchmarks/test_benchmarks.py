@@ -41,7 +41,7 @@ def test_starter_benchmark_splits_results_by_source():
     from monai_adaptiveclick.engines.noc_results import NoCResult, ObjectRecord
 
     bench = _load("bench_starter")
-    records = [ObjectRecord(f"o{i}", [0.5, 0.9], [(1, 1, True)] * 2, 0.1) for i in range(3)]
+    records = [ObjectRecord(f"o{i}", [0.5, 0.9], [(1, 1, True)] * 2, 0.1 * (i + 1)) for i in range(3)]
     result = NoCResult("m", 20, (0.85, 0.9), records, 1.0)
     groups = bench.split_by_source(result, {"o0": "tissue", "o1": "photo", "o2": "tissue"})
     assert {name: [r.object_id for r in group.records] for name, group in groups.items()} == {
@@ -49,6 +49,7 @@ def test_starter_benchmark_splits_results_by_source():
         "photo": ["o1"],
     }
     assert groups["tissue"].noc[0.85] == 2.0 and groups["tissue"].method == "m"
+    assert groups["tissue"].spc == pytest.approx((0.1 + 0.3) / 4) and groups["photo"].spc == pytest.approx(0.2 / 2)
 
 
 def test_ship_starter_writes_weights_and_a_card_with_the_run_facts(tmp_path):
