@@ -4,8 +4,6 @@ with ``segment_volume`` (checked inside the script) and its records give the 3-D
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -17,15 +15,7 @@ from monai_adaptiveclick.networks import create_model, save_model
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_propagation_rules.py"
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("bench_propagation_rules", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_propagation_rules"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_runs_on_a_folder_and_prints_both_tables(tmp_path):
+def test_runs_on_a_folder_and_prints_both_tables(tmp_path, load_benchmark):
     i, j, k = np.meshgrid(*(np.arange(s, dtype=np.float32) for s in (32, 32, 12)), indexing="ij")
     truth = ((i - 16) / 9) ** 2 + ((j - 15) / 7) ** 2 + ((k - 6) / 4) ** 2 <= 1
     image = np.random.default_rng(0).normal(0.2, 0.05, truth.shape) + 0.6 * truth
@@ -33,7 +23,7 @@ def test_runs_on_a_folder_and_prints_both_tables(tmp_path):
         (tmp_path / sub).mkdir()
         nib.save(nib.Nifti1Image(data, np.eye(4)), tmp_path / sub / "blob.nii.gz")
     model = save_model(create_model("tiny", in_channels=1), tmp_path / "tiny.pt")
-    bench = _load()
+    bench = load_benchmark("bench_propagation_rules")
     report = bench.main(["--checkpoint", str(model), "--dataset-dir", str(tmp_path), "--dev", "blob", "--margin", "2"])
     rows = [line for line in report.splitlines() if line.startswith("| blob:1 |")]
     assert [row.split("|")[2].strip() for row in rows] == list(bench.MODES)
@@ -42,8 +32,8 @@ def test_runs_on_a_folder_and_prints_both_tables(tmp_path):
         bench.main(["--checkpoint", str(model), "--margin", "-1"])
 
 
-def test_three_d_dice_and_cuts_from_the_records():
-    bench = _load()
+def test_three_d_dice_and_cuts_from_the_records(load_benchmark):
+    bench = load_benchmark("bench_propagation_rules")
     rows = [{"area": 10, "previous_area": 10, "overlap": 1.0, "inside": 1.0, "hit": 8}] * 2
     record = {"seed": (10, 10), "look": (1.0, 1.0), "sides": {-1: rows, 1: rows[:1]}}
     assert bench.dice_3d(record, 40, {-1: 2, 1: 1}) == pytest.approx(2 * (10 + 24) / (40 + 40))

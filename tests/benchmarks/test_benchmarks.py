@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,16 +12,8 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_click_latency_times_every_method_with_and_without_tta():
-    bench = _load("bench_click_latency")
+def test_click_latency_times_every_method_with_and_without_tta(load_benchmark):
+    bench = load_benchmark("bench_click_latency")
     table = bench.main(["--presets", "tiny", "--deepgrow-sizes", "32", "--objects", "1", "--max-clicks", "1"])
     rows = [line.split("|")[1:-1] for line in table.splitlines() if line.startswith("| ") and "method" not in line]
     names = [(row[0].strip(), row[1].strip()) for row in rows]
@@ -32,15 +23,15 @@ def test_click_latency_times_every_method_with_and_without_tta():
     assert [row[3].strip() for row in rows[2:4]] == ["1.00", "1.00"]  # the reference preset's ratio to itself
 
 
-def test_click_latency_rejects_bad_arguments():
+def test_click_latency_rejects_bad_arguments(load_benchmark):
     with pytest.raises(ValueError, match="must be >= 1"):
-        _load("bench_click_latency").main(["--objects", "0"])
+        load_benchmark("bench_click_latency").main(["--objects", "0"])
 
 
-def test_starter_benchmark_splits_results_by_source():
+def test_starter_benchmark_splits_results_by_source(load_benchmark):
     from monai_adaptiveclick.engines.noc_results import NoCResult, ObjectRecord
 
-    bench = _load("bench_starter")
+    bench = load_benchmark("bench_starter")
     records = [ObjectRecord(f"o{i}", [0.5, 0.9], [(1, 1, True)] * 2, 0.1 * (i + 1)) for i in range(3)]
     result = NoCResult("m", 20, (0.85, 0.9), records, 1.0)
     groups = bench.split_by_source(result, {"o0": "tissue", "o1": "photo", "o2": "tissue"})

@@ -4,9 +4,7 @@ folder it writes, and the grid check."""
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
-import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -14,14 +12,6 @@ import numpy as np
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "build_inia19_volumes.py"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("build_inia19_volumes", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["build_inia19_volumes"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _labels_and_image(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -33,9 +23,9 @@ def _labels_and_image(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return labels, image
 
 
-def test_edge_contrast_is_the_mean_step_across_boundary_faces():
+def test_edge_contrast_is_the_mean_step_across_boundary_faces(load_benchmark):
     labels, image = _labels_and_image()
-    got = _load().edge_contrast(image, labels, [3, 7, 9])
+    got = load_benchmark("build_inia19_volumes").edge_contrast(image, labels, [3, 7, 9])
     for value in (3, 7, 9):
         steps = []
         for i, j, k in itertools.product(*(range(s) for s in labels.shape)):
@@ -47,14 +37,14 @@ def test_edge_contrast_is_the_mean_step_across_boundary_faces():
         assert got[value] == pytest.approx(np.mean(steps), rel=1e-5)
 
 
-def test_folder_holds_the_top_labels_relabelled_and_grids_are_checked(tmp_path):
+def test_folder_holds_the_top_labels_relabelled_and_grids_are_checked(tmp_path, load_benchmark):
     labels, image = _labels_and_image(1)
     templates = tmp_path / "templates"
     templates.mkdir()
     affine = np.diag([0.5, 0.5, 0.5, 1.0])
     nib.save(nib.Nifti1Image(image, affine), templates / "inia19-t1-brain.nii.gz")
     nib.save(nib.Nifti1Image(labels.astype(np.int16), affine), templates / "inia19-NeuroMaps.nii.gz")
-    script = _load()
+    script = load_benchmark("build_inia19_volumes")
     out = tmp_path / "out"
     selection = script.main(["--templates", str(templates), "--output", str(out), "--min-voxels", "10", "--top", "2"])
     contrast = script.edge_contrast(image, labels, [3, 7])  # label 9 (8 voxels) is too small
