@@ -18,7 +18,7 @@ from monai_adaptiveclick.protocol import is_foreground
 if TYPE_CHECKING:
     from monai_adaptiveclick.engines.noc_results import NoCResult
 
-__all__ = ["display_image", "format_table", "plot_miou_curves", "save_overlay"]
+__all__ = ["display_image", "format_table", "plot_curves", "plot_miou_curves", "save_overlay"]
 
 MIOU_COLUMNS = (1, 3, 5)
 
@@ -64,6 +64,69 @@ def format_table(results: Sequence[NoCResult]) -> str:
     return "\n".join(lines)
 
 
+def plot_curves(
+    curves: Sequence[tuple[str, Sequence[float]]],
+    thresholds: Sequence[float],
+    path: str | Path,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+) -> Path:
+    """Plot score-vs-clicks curves (clicks from 1), with dotted lines at ``thresholds``, and save them as PNG.
+
+    Args:
+        curves: ``(label, values)`` per line; ``values[k - 1]`` is the score after ``k`` clicks.
+        thresholds: horizontal reference lines (e.g. the NoC IoU targets).
+        path: output PNG path (parent folders are created).
+        xlabel: x axis label.
+        ylabel: y axis label (the axis spans ``[0, 1]``).
+        title: plot title.
+
+    Returns:
+        The written path.
+    """
+    if not curves:
+        raise ValueError("plot_curves needs at least one curve.")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    many = len(curves) > 4  # the legend goes beside the axes instead of over the curves
+    fig, ax = plt.subplots(figsize=(10, 4.5) if many else (6, 4), dpi=100)
+    styles = ("-", "--", "-.", ":")
+    for index, (label, values) in enumerate(curves):
+        ax.plot(
+            range(1, len(values) + 1),
+            values,
+            marker="o",
+            markersize=3,
+            linestyle=styles[index // 10 % len(styles)],
+            color=plt.get_cmap("tab10")(index % 10),
+            label=label,
+        )
+    for threshold in thresholds:
+        ax.axhline(threshold, color="gray", linestyle=":", linewidth=0.8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_xlim(1, max(2, max(len(values) for _, values in curves)))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(0.0, 1.0)
+    ax.grid(True, alpha=0.3)
+    if many:
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
+    else:
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def plot_miou_curves(results: Sequence[NoCResult], path: str | Path, title: str | None = None) -> Path:
     """Plot mIoU versus number of clicks (paper Fig. 6 style), one line per result, and save it as PNG.
 
@@ -77,46 +140,8 @@ def plot_miou_curves(results: Sequence[NoCResult], path: str | Path, title: str 
     """
     if not results:
         raise ValueError("plot_miou_curves needs at least one result.")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    many = len(results) > 4  # the legend goes beside the axes instead of over the curves
-    fig, ax = plt.subplots(figsize=(10, 4.5) if many else (6, 4), dpi=100)
-    styles = ("-", "--", "-.", ":")
-    for index, result in enumerate(results):
-        miou = result.miou_at_k
-        label = f"{result.method} (NoC@90 {_fmt(result.noc.get(0.9, math.nan))})"
-        ax.plot(
-            range(1, len(miou) + 1),
-            miou,
-            marker="o",
-            markersize=3,
-            linestyle=styles[index // 10 % len(styles)],
-            color=plt.get_cmap("tab10")(index % 10),
-            label=label,
-        )
-    for threshold in results[0].iou_thresholds:
-        ax.axhline(threshold, color="gray", linestyle=":", linewidth=0.8)
-    ax.set_xlabel("number of clicks")
-    ax.set_ylabel("mIoU")
-    ax.set_xlim(1, max(r.max_clicks for r in results))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylim(0.0, 1.0)
-    ax.grid(True, alpha=0.3)
-    if many:
-        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
-    else:
-        ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(title or "mIoU vs. clicks")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    curves = [(f"{r.method} (NoC@90 {_fmt(r.noc.get(0.9, math.nan))})", r.miou_at_k) for r in results]
+    return plot_curves(curves, results[0].iou_thresholds, path, "number of clicks", "mIoU", title or "mIoU vs. clicks")
 
 
 def display_image(image: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from .reporting import plot_curves
 from .volume_evaluation import DICE_AT, VolumeResult
 
 __all__ = ["format_volume_table", "plot_dice_curves"]
@@ -55,26 +56,12 @@ def plot_dice_curves(results: Sequence[VolumeResult], path: str | Path, title: s
     """Mean 3-D Dice vs. clicks (propagation), one line per method, saved as PNG (Agg backend)."""
     if not results:
         raise ValueError("plot_dice_curves needs at least one result.")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    for result in results:
-        curve = result.dice_curve()
-        ax.plot(range(1, len(curve) + 1), curve, marker="o", markersize=3, label=result.method)
-    for threshold in results[0].thresholds:
-        ax.axhline(threshold, color="gray", linestyle=":", linewidth=0.8)
-    ax.set_xlabel("number of clicks (propagation)")
-    ax.set_ylabel("mean 3-D Dice")
-    ax.set_ylim(0.0, 1.0)
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(title or "3-D Dice vs. clicks per structure")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    curves = [(r.method, r.dice_curve()) for r in results]
+    return plot_curves(
+        curves,
+        results[0].thresholds,
+        path,
+        "number of clicks (propagation)",
+        "mean 3-D Dice",
+        title or "3-D Dice vs. clicks per structure",
+    )
