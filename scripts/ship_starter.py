@@ -85,7 +85,10 @@ def main(argv: list[str] | None = None) -> dict:
         "steps": {"stages": stages, "total_iterations": sum(s["iterations"] or 0 for s in stages)},
         "training_time": None if None in seconds else f"{sum(seconds) / 3600:.2f} h on {args.machine}",
         "figures": {
-            "protocol": "sample held-out split, NoC protocol (SPEC 5), up to 20 clicks, zoom-in + flip",
+            "protocol": (
+                "sample held-out split, NoC protocol (SPEC 5), up to 20 clicks, zoom-in (crop >= 200 px) + flip; the "
+                "Predictor's default focus (protocol.FOCUS_MAGNIFICATION = 448 / 200) unless a row says otherwise"
+            ),
             "command": f"python benchmarks/bench_starter.py --checkpoint {model}",
             "results": json.loads(args.figures.read_text(encoding="utf-8")),
         },
